@@ -1,0 +1,1 @@
+//! Rules across fields, checked after parsing.

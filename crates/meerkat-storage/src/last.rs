@@ -1,0 +1,21 @@
+//! Last activity (XEP-0012): when a user last logged out, and the status then.
+
+use crate::Result;
+
+/// The last logout of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastActivity {
+    /// Logout time, seconds since the Unix epoch.
+    pub seconds: i64,
+    /// The status text of the last unavailable presence ("" if none).
+    pub status: String,
+}
+
+/// Last-activity records of local users.
+#[async_trait::async_trait]
+pub trait LastStore: Send + Sync {
+    /// Records a logout.
+    async fn set_last(&self, host: &str, username: &str, activity: &LastActivity) -> Result<()>;
+    /// The last logout, `None` when never recorded.
+    async fn get_last(&self, host: &str, username: &str) -> Result<Option<LastActivity>>;
+}

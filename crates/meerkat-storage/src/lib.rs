@@ -1,0 +1,60 @@
+//! Persistent data behind one trait per data kind.
+//!
+//! # Layout
+//! - [`users`], [`roster`], [`offline`], [`last`]: the traits and their plain data types.
+//! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
+//! - [`Storage`]: the bundle of trait objects the server is given; the backend is chosen once
+//!   at start-up. The PostgreSQL backend implements the same traits.
+//!
+//! Users are identified by `(host, username)`, where `username` is the JID localpart already
+//! normalised (nodeprep) by the caller, and contacts by their bare JID as a normalised string.
+#![warn(missing_docs)]
+
+pub mod last;
+pub mod offline;
+pub mod roster;
+pub mod sqlite;
+pub mod users;
+
+use std::sync::Arc;
+
+pub use last::{LastActivity, LastStore};
+pub use offline::{OfflineMessage, OfflineStore};
+pub use roster::{Ask, RosterItem, RosterStore, Subscription};
+pub use users::UserStore;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The record to create exists already (e.g. registering a taken username).
+    #[error("already exists")]
+    AlreadyExists,
+    /// The record to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A per-user limit was reached (e.g. offline messages); nothing was stored.
+    #[error("limit of {limit} reached")]
+    LimitReached {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The backend failed (I/O, corruption, pool exhausted, ...).
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+/// Shorthand for storage results.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Every store, behind trait objects so the backend is chosen at run time.
+#[derive(Clone)]
+pub struct Storage {
+    /// Accounts and their SCRAM credentials.
+    pub users: Arc<dyn UserStore>,
+    /// Rosters.
+    pub roster: Arc<dyn RosterStore>,
+    /// Offline messages.
+    pub offline: Arc<dyn OfflineStore>,
+    /// Last activity (logout time and status).
+    pub last: Arc<dyn LastStore>,
+}
