@@ -60,7 +60,12 @@ pub trait AdminOps: Send + Sync + 'static {
     /// Deletes an account and its data, closing its sessions.
     async fn unregister(&self, user: &str, host: &str) -> Result<(), AdminError>;
     /// Changes a password.
-    async fn change_password(&self, user: &str, host: &str, password: &str) -> Result<(), AdminError>;
+    async fn change_password(
+        &self,
+        user: &str,
+        host: &str,
+        password: &str,
+    ) -> Result<(), AdminError>;
     /// Usernames of a host, sorted.
     async fn registered_users(&self, host: &str) -> Result<Vec<String>, AdminError>;
     /// Full JIDs of bound sessions, sorted.

@@ -102,8 +102,12 @@ impl StanzaErrorCondition {
     pub fn default_type(self) -> ErrorType {
         use StanzaErrorCondition::*;
         match self {
-            BadRequest | JidMalformed | NotAcceptable | PolicyViolation | Redirect => ErrorType::Modify,
-            Forbidden | NotAuthorized | RegistrationRequired | SubscriptionRequired => ErrorType::Auth,
+            BadRequest | JidMalformed | NotAcceptable | PolicyViolation | Redirect => {
+                ErrorType::Modify
+            }
+            Forbidden | NotAuthorized | RegistrationRequired | SubscriptionRequired => {
+                ErrorType::Auth
+            }
             ResourceConstraint | RecipientUnavailable | RemoteServerTimeout | UnexpectedRequest => {
                 ErrorType::Wait
             }

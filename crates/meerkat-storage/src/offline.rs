@@ -20,7 +20,15 @@ pub struct OfflineMessage {
 pub trait OfflineStore: Send + Sync {
     /// Appends a message unless the user already has `max_messages`
     /// ([`crate::StorageError::LimitReached`], nothing stored). Returns its id.
-    async fn store(&self, host: &str, username: &str, from: &str, stored_at_ms: i64, stanza: &str, max_messages: usize) -> Result<i64>;
+    async fn store(
+        &self,
+        host: &str,
+        username: &str,
+        from: &str,
+        stored_at_ms: i64,
+        stanza: &str,
+        max_messages: usize,
+    ) -> Result<i64>;
     /// All queued messages of a user in arrival order, without removing them.
     async fn fetch(&self, host: &str, username: &str) -> Result<Vec<OfflineMessage>>;
     /// Removes the messages with id <= `up_to_id` (call after they were handed to a session, so

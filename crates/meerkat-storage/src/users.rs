@@ -7,11 +7,25 @@ use meerkat_proto::sasl::StoredCredentials;
 #[async_trait::async_trait]
 pub trait UserStore: Send + Sync {
     /// Creates an account; [`crate::StorageError::AlreadyExists`] when taken.
-    async fn create_user(&self, host: &str, username: &str, credentials: &StoredCredentials) -> Result<()>;
+    async fn create_user(
+        &self,
+        host: &str,
+        username: &str,
+        credentials: &StoredCredentials,
+    ) -> Result<()>;
     /// Credentials of an account, `None` when it does not exist.
-    async fn get_credentials(&self, host: &str, username: &str) -> Result<Option<StoredCredentials>>;
+    async fn get_credentials(
+        &self,
+        host: &str,
+        username: &str,
+    ) -> Result<Option<StoredCredentials>>;
     /// Replaces the credentials (password change); [`crate::StorageError::NotFound`] when absent.
-    async fn set_credentials(&self, host: &str, username: &str, credentials: &StoredCredentials) -> Result<()>;
+    async fn set_credentials(
+        &self,
+        host: &str,
+        username: &str,
+        credentials: &StoredCredentials,
+    ) -> Result<()>;
     /// Removes an account and everything stored for it (roster, offline messages, last
     /// activity, ...) in one transaction; [`crate::StorageError::NotFound`] when absent.
     async fn remove_user(&self, host: &str, username: &str) -> Result<()>;
