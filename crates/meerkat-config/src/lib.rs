@@ -4,23 +4,28 @@
 //! - this file: the tree ([`Config`] and its sections) with every default.
 //! - [`load`]: reading a TOML file, with errors that name the file and the key.
 //! - [`validate`]: rules across fields, checked after parsing.
+//! - `meerkat.example.toml` at the repository root: every key with its default and unit; a test
+//!   here checks it stays equal to [`Config::default`], key for key.
+//!
+//! The tree also derives `Serialize`, so `meerkat print-config` can show the effective
+//! configuration and the example test can compare whole trees.
 //!
 //! The sections follow MongooseIM's `mongooseim.toml` (`general`, `listen`, `auth`, `storage`,
 //! `limits`, `modules`) so operators find their way. With no file at all the defaults give a
 //! standalone node for `localhost` on 127.0.0.1:5222 with SQLite under `./data`.
 #![warn(missing_docs)]
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub mod load;
 pub mod validate;
 
-pub use load::{load_file, parse_str, ConfigError};
+pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Hosts served, node identity, data directory.
@@ -41,23 +46,8 @@ pub struct Config {
     pub admin: Admin,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            general: General::default(),
-            listen: Listen::default(),
-            tls: Tls::default(),
-            auth: Auth::default(),
-            storage: StorageConfig::default(),
-            limits: Limits::default(),
-            modules: Modules::default(),
-            admin: Admin::default(),
-        }
-    }
-}
-
 /// `[general]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct General {
     /// XMPP domains served by this node.
@@ -83,7 +73,7 @@ impl Default for General {
 }
 
 /// `[listen]`: lists of listeners by kind, as `[[listen.c2s]]` tables.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
     /// Client-to-server listeners.
@@ -97,7 +87,7 @@ impl Default for Listen {
 }
 
 /// How a c2s listener uses TLS.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsMode {
     /// No TLS offered (tests, or behind a TLS-terminating proxy on loopback).
@@ -111,7 +101,7 @@ pub enum TlsMode {
 }
 
 /// `[[listen.c2s]]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct C2sListener {
     /// Address to bind.
@@ -139,18 +129,20 @@ impl Default for C2sListener {
 }
 
 /// `[tls]`
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tls {
     /// PEM certificate chain. When absent (with `keyfile`), a self-signed certificate for the
     /// hosts is generated into `data_dir` at first start and reused afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub certfile: Option<PathBuf>,
     /// PEM private key.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keyfile: Option<PathBuf>,
 }
 
 /// `[auth]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Auth {
     /// SASL mechanisms offered, by IANA name, in order of preference. -PLUS variants are only
@@ -180,7 +172,7 @@ impl Default for Auth {
 }
 
 /// Storage backend.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Backend {
     /// Embedded SQLite file.
@@ -188,7 +180,7 @@ pub enum Backend {
 }
 
 /// `[storage]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Backend.
@@ -204,7 +196,7 @@ impl Default for StorageConfig {
 }
 
 /// `[limits]`: every default is finite.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest stanza accepted from a client (`policy-violation` beyond).
@@ -241,7 +233,7 @@ impl Default for Limits {
 }
 
 /// `[modules]`: one section per module.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Modules {
     /// XEP-0160 offline messages.
@@ -257,7 +249,7 @@ pub struct Modules {
 }
 
 /// `[modules.offline]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OfflineModule {
     /// Store messages for offline users.
@@ -273,7 +265,7 @@ impl Default for OfflineModule {
 }
 
 /// `[modules.register]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegisterModule {
     /// Offer in-band registration and password change at all.
@@ -298,7 +290,7 @@ impl Default for RegisterModule {
 }
 
 /// `[modules.ping]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PingModule {
     /// Ping clients that have been silent this long (0 disables server pings).
@@ -314,7 +306,7 @@ impl Default for PingModule {
 }
 
 /// `[modules.version]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct VersionModule {
     /// Include the operating system in the reply.
@@ -328,7 +320,7 @@ impl Default for VersionModule {
 }
 
 /// `[modules.roster]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RosterModule {
     /// Offer roster versioning (XEP-0237).
@@ -342,7 +334,7 @@ impl Default for RosterModule {
 }
 
 /// `[admin]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admin {
     /// Address of the admin HTTP API (loopback only is enforced by validation).

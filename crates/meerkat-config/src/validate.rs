@@ -1,1 +1,506 @@
 //! Rules across fields, checked after parsing.
+//!
+//! Serde already rejects unknown keys and values of the wrong type; these rules catch values that
+//! parse but cannot work (a zero limit, a public admin address, two listeners on one port). The
+//! first broken rule is returned, naming its key and the file.
+//!
+//! Hosts must be written in lower case: upper case is rejected, not folded. JID domainparts
+//! compare case-insensitively, and the node compares hosts byte-wise after lower-casing what peers
+//! send, so an upper-case host would never match. Rejecting (rather than silently rewriting) keeps
+//! the file the single truth about what the node serves.
+
+use crate::{Config, ConfigError};
+use std::net::IpAddr;
+use std::path::Path;
+
+/// SASL mechanisms the server implements, by IANA name.
+pub const KNOWN_SASL_MECHANISMS: &[&str] =
+    &["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"];
+
+/// Smallest accepted `limits.max_stanza_bytes`: below this, ordinary presence with capabilities
+/// no longer fits.
+pub const MIN_STANZA_BYTES: usize = 1024;
+/// Largest accepted `limits.max_stanza_bytes`: one such stanza per connection is the worst-case
+/// buffer, so 16 MiB times the connection count already bounds memory loosely.
+pub const MAX_STANZA_BYTES: usize = 16 * 1024 * 1024;
+/// Smallest PBKDF2 iteration count RFC 7677 allows for SCRAM.
+pub const MIN_SCRAM_ITERATIONS: u32 = 4096;
+/// Largest iteration count: each login costs this many HMACs of CPU, so a huge value turns every
+/// login into a denial of service of the node itself.
+pub const MAX_SCRAM_ITERATIONS: u32 = 10_000_000;
+
+/// Checks every rule; returns the first broken one.
+pub fn validate(config: &Config, file: &Path) -> Result<(), ConfigError> {
+    general(config, file)?;
+    listeners(config, file)?;
+    tls(config, file)?;
+    auth(config, file)?;
+    storage(config, file)?;
+    limits(config, file)?;
+    modules(config, file)?;
+    Ok(())
+}
+
+fn general(config: &Config, file: &Path) -> Result<(), ConfigError> {
+    let general = &config.general;
+    if general.hosts.is_empty() {
+        return Err(ConfigError::invalid(file, "general.hosts", "at least one host is required"));
+    }
+    for (i, host) in general.hosts.iter().enumerate() {
+        let key = format!("general.hosts[{i}]");
+        check_domain(host).map_err(|why| {
+            ConfigError::invalid(file, &key, format!("`{host}` is not a valid domain: {why}"))
+        })?;
+        if general.hosts.get(..i).is_some_and(|before| before.contains(host)) {
+            return Err(ConfigError::invalid(file, key, format!("host `{host}` is listed twice")));
+        }
+    }
+    if general.node_name.trim().is_empty() {
+        return Err(ConfigError::invalid(file, "general.node_name", "must not be empty"));
+    }
+    if general.data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::invalid(file, "general.data_dir", "must not be empty"));
+    }
+    if general.loglevel.trim().is_empty() {
+        return Err(ConfigError::invalid(file, "general.loglevel", "must not be empty"));
+    }
+    Ok(())
+}
+
+/// A DNS name in the form XMPP uses as a domainpart: ASCII letters, digits and hyphens in dot
+/// separated labels of 1 to 63 characters, at most 253 characters, lower case. Internationalised
+/// names must be given in their ASCII (`xn--`) form so that comparisons are byte-wise.
+fn check_domain(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("empty".into());
+    }
+    if host.len() > 253 {
+        return Err("longer than 253 characters".into());
+    }
+    if !host.is_ascii() {
+        return Err("write internationalised names in their ASCII form (xn--...)".into());
+    }
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("hosts must be lower case (write `{}`)", host.to_ascii_lowercase()));
+    }
+    for label in host.split('.') {
+        if label.is_empty() {
+            return Err("empty label (leading, trailing or double dot)".into());
+        }
+        if label.len() > 63 {
+            return Err(format!("label `{label}` is longer than 63 characters"));
+        }
+        if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
+            return Err(format!("character `{c}` is not allowed"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label `{label}` starts or ends with `-`"));
+        }
+    }
+    Ok(())
+}
+
+/// Two sockets collide when they share a port and either address, or when one of them binds the
+/// unspecified address (which on Linux also takes the port on every other address, and `::`
+/// takes IPv4 too unless `bindv6only` is set). Port 0 asks the OS for a free port, so it never
+/// collides.
+fn collides(a: (IpAddr, u16), b: (IpAddr, u16)) -> bool {
+    a.1 != 0 && a.1 == b.1 && (a.0 == b.0 || a.0.is_unspecified() || b.0.is_unspecified())
+}
+
+fn listeners(config: &Config, file: &Path) -> Result<(), ConfigError> {
+    let admin = (config.admin.ip_address, config.admin.port);
+    if !config.admin.ip_address.is_loopback() {
+        return Err(ConfigError::invalid(
+            file,
+            "admin.ip_address",
+            format!(
+                "{} is not a loopback address; the admin API must listen on 127.0.0.1 or ::1",
+                config.admin.ip_address
+            ),
+        ));
+    }
+    let mut seen: Vec<(String, (IpAddr, u16))> = Vec::new();
+    for (i, listener) in config.listen.c2s.iter().enumerate() {
+        let key = format!("listen.c2s[{i}]");
+        if listener.backlog == 0 {
+            return Err(ConfigError::invalid(file, format!("{key}.backlog"), "must be above 0"));
+        }
+        if listener.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                file,
+                format!("{key}.max_connections"),
+                "must be above 0",
+            ));
+        }
+        let addr = (listener.ip_address, listener.port);
+        if collides(addr, admin) {
+            return Err(ConfigError::invalid(
+                file,
+                format!("{key}.port"),
+                format!("{}:{} is also the admin API's address", addr.0, addr.1),
+            ));
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, seen)| collides(*seen, addr)) {
+            return Err(ConfigError::invalid(
+                file,
+                format!("{key}.port"),
+                format!("{}:{} is already used by {other}", addr.0, addr.1),
+            ));
+        }
+        seen.push((key, addr));
+    }
+    Ok(())
+}
+
+fn tls(config: &Config, file: &Path) -> Result<(), ConfigError> {
+    match (&config.tls.certfile, &config.tls.keyfile) {
+        (Some(_), None) => Err(ConfigError::invalid(
+            file,
+            "tls.keyfile",
+            "missing: set both `certfile` and `keyfile`, or neither for a generated certificate",
+        )),
+        (None, Some(_)) => Err(ConfigError::invalid(
+            file,
+            "tls.certfile",
+            "missing: set both `certfile` and `keyfile`, or neither for a generated certificate",
+        )),
+        (Some(cert), Some(key)) => {
+            if cert.as_os_str().is_empty() {
+                return Err(ConfigError::invalid(file, "tls.certfile", "must not be empty"));
+            }
+            if key.as_os_str().is_empty() {
+                return Err(ConfigError::invalid(file, "tls.keyfile", "must not be empty"));
+            }
+            Ok(())
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+fn auth(config: &Config, file: &Path) -> Result<(), ConfigError> {
+    let auth = &config.auth;
+    if auth.sasl_mechanisms.is_empty() {
+        return Err(ConfigError::invalid(
+            file,
+            "auth.sasl_mechanisms",
+            "at least one mechanism is required",
+        ));
+    }
+    for (i, mechanism) in auth.sasl_mechanisms.iter().enumerate() {
+        let key = format!("auth.sasl_mechanisms[{i}]");
+        if !KNOWN_SASL_MECHANISMS.contains(&mechanism.as_str()) {
+            return Err(ConfigError::invalid(
+                file,
+                key,
+                format!(
+                    "unknown mechanism `{mechanism}`, expected one of {}",
+                    KNOWN_SASL_MECHANISMS.join(", ")
+                ),
+            ));
+        }
+        if auth.sasl_mechanisms.get(..i).is_some_and(|before| before.contains(mechanism)) {
+            return Err(ConfigError::invalid(file, key, format!("`{mechanism}` is listed twice")));
+        }
+    }
+    if !(MIN_SCRAM_ITERATIONS..=MAX_SCRAM_ITERATIONS).contains(&auth.scram_iterations) {
+        return Err(ConfigError::invalid(
+            file,
+            "auth.scram_iterations",
+            format!(
+                "{} is out of range {MIN_SCRAM_ITERATIONS}..={MAX_SCRAM_ITERATIONS} \
+                 (RFC 7677 asks for at least 4096)",
+                auth.scram_iterations
+            ),
+        ));
+    }
+    if auth.max_failures_per_minute == 0 {
+        return Err(ConfigError::invalid(
+            file,
+            "auth.max_failures_per_minute",
+            "must be above 0 (0 would refuse every login after any failure)",
+        ));
+    }
+    Ok(())
+}
+
+fn storage(config: &Config, file: &Path) -> Result<(), ConfigError> {
+    if config.storage.sqlite_path.as_os_str().is_empty() {
+        return Err(ConfigError::invalid(file, "storage.sqlite_path", "must not be empty"));
+    }
+    Ok(())
+}
+
+fn limits(config: &Config, file: &Path) -> Result<(), ConfigError> {
+    let limits = &config.limits;
+    if !(MIN_STANZA_BYTES..=MAX_STANZA_BYTES).contains(&limits.max_stanza_bytes) {
+        return Err(ConfigError::invalid(
+            file,
+            "limits.max_stanza_bytes",
+            format!(
+                "{} bytes is out of range {MIN_STANZA_BYTES}..={MAX_STANZA_BYTES} (1 KiB to 16 MiB)",
+                limits.max_stanza_bytes
+            ),
+        ));
+    }
+    let positive: [(&str, u64); 7] = [
+        ("limits.max_xml_depth", limits.max_xml_depth as u64),
+        ("limits.max_xml_attributes", limits.max_xml_attributes as u64),
+        ("limits.max_xml_name_bytes", limits.max_xml_name_bytes as u64),
+        ("limits.negotiation_timeout_ms", limits.negotiation_timeout_ms),
+        ("limits.unauthenticated_timeout_ms", limits.unauthenticated_timeout_ms),
+        ("limits.session_queue_stanzas", limits.session_queue_stanzas as u64),
+        ("limits.max_roster_items", limits.max_roster_items as u64),
+    ];
+    for (key, value) in positive {
+        if value == 0 {
+            return Err(ConfigError::invalid(file, key, "must be above 0"));
+        }
+    }
+    if limits.max_xml_name_bytes > limits.max_stanza_bytes {
+        return Err(ConfigError::invalid(
+            file,
+            "limits.max_xml_name_bytes",
+            "must not exceed limits.max_stanza_bytes",
+        ));
+    }
+    Ok(())
+}
+
+fn modules(config: &Config, file: &Path) -> Result<(), ConfigError> {
+    let modules = &config.modules;
+    if modules.offline.max_messages == 0 {
+        return Err(ConfigError::invalid(
+            file,
+            "modules.offline.max_messages",
+            "must be above 0 (set `enabled = false` to store no offline messages)",
+        ));
+    }
+    if modules.ping.interval_ms > 0 && modules.ping.timeout_ms == 0 {
+        return Err(ConfigError::invalid(
+            file,
+            "modules.ping.timeout_ms",
+            "must be above 0 when pings are enabled (interval_ms > 0)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_str;
+
+    /// Parses `text` and returns the key and message of the validation error.
+    fn rejected(text: &str) -> (String, String) {
+        match parse_str(text, Path::new("meerkat.toml")) {
+            Err(ConfigError::Invalid { key, message, file }) => {
+                assert_eq!(file, Path::new("meerkat.toml"));
+                (key, message)
+            }
+            other => panic!("expected a validation error for {text:?}, got {other:?}"),
+        }
+    }
+
+    fn accepted(text: &str) -> Config {
+        match parse_str(text, Path::new("meerkat.toml")) {
+            Ok(config) => config,
+            Err(e) => panic!("expected {text:?} to be valid: {e}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        validate(&Config::default(), Path::new("default")).expect("defaults valid");
+    }
+
+    #[test]
+    fn hosts_must_not_be_empty() {
+        assert_eq!(rejected("[general]\nhosts = []\n").0, "general.hosts");
+    }
+
+    #[test]
+    fn hosts_must_be_domains() {
+        for bad in ["", "a..b", ".a", "a.", "-a.com", "a-.com", "a_b.com", "a b", "é.com"] {
+            let (key, _) = rejected(&format!("[general]\nhosts = [\"ok.com\", \"{bad}\"]\n"));
+            assert_eq!(key, "general.hosts[1]", "{bad}");
+        }
+        let long_label = "a".repeat(64);
+        assert_eq!(
+            rejected(&format!("[general]\nhosts = [\"{long_label}\"]\n")).0,
+            "general.hosts[0]"
+        );
+        accepted(
+            "[general]\nhosts = [\"localhost\", \"xmpp.example-1.com\", \"xn--bcher-kva.de\"]\n",
+        );
+    }
+
+    #[test]
+    fn upper_case_hosts_are_rejected_with_the_lower_case_form() {
+        let (key, message) = rejected("[general]\nhosts = [\"Example.COM\"]\n");
+        assert_eq!(key, "general.hosts[0]");
+        assert!(message.contains("example.com"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_hosts_are_rejected() {
+        assert_eq!(rejected("[general]\nhosts = [\"a.com\", \"a.com\"]\n").0, "general.hosts[1]");
+    }
+
+    #[test]
+    fn empty_general_strings_are_rejected() {
+        assert_eq!(rejected("[general]\nnode_name = \" \"\n").0, "general.node_name");
+        assert_eq!(rejected("[general]\ndata_dir = \"\"\n").0, "general.data_dir");
+        assert_eq!(rejected("[general]\nloglevel = \"\"\n").0, "general.loglevel");
+    }
+
+    #[test]
+    fn duplicate_listener_addresses_are_rejected() {
+        let (key, message) = rejected(
+            "[[listen.c2s]]\nport = 5222\n[[listen.c2s]]\nport = 5223\n[[listen.c2s]]\nport = 5222\n",
+        );
+        assert_eq!(key, "listen.c2s[2].port");
+        assert!(message.contains("listen.c2s[0]"), "{message}");
+    }
+
+    #[test]
+    fn unspecified_address_collides_with_any_on_the_same_port() {
+        let (key, _) = rejected(
+            "[[listen.c2s]]\nport = 5222\n[[listen.c2s]]\nip_address = \"0.0.0.0\"\nport = 5222\n",
+        );
+        assert_eq!(key, "listen.c2s[1].port");
+        accepted(
+            "[[listen.c2s]]\nport = 5222\n[[listen.c2s]]\nip_address = \"127.0.0.2\"\nport = 5222\n",
+        );
+    }
+
+    #[test]
+    fn port_zero_listeners_never_collide() {
+        accepted("[[listen.c2s]]\nport = 0\n[[listen.c2s]]\nport = 0\n[admin]\nport = 0\n");
+    }
+
+    #[test]
+    fn listener_on_the_admin_port_is_rejected() {
+        let (key, message) = rejected("[[listen.c2s]]\nport = 5551\n");
+        assert_eq!(key, "listen.c2s[0].port");
+        assert!(message.contains("admin"), "{message}");
+    }
+
+    #[test]
+    fn listener_counts_must_be_positive() {
+        assert_eq!(rejected("[[listen.c2s]]\nbacklog = 0\n").0, "listen.c2s[0].backlog");
+        assert_eq!(
+            rejected("[[listen.c2s]]\nmax_connections = 0\n").0,
+            "listen.c2s[0].max_connections"
+        );
+    }
+
+    #[test]
+    fn admin_must_be_loopback() {
+        let (key, message) = rejected("[admin]\nip_address = \"0.0.0.0\"\n");
+        assert_eq!(key, "admin.ip_address");
+        assert!(message.contains("loopback"), "{message}");
+        accepted("[admin]\nip_address = \"::1\"\n");
+    }
+
+    #[test]
+    fn stanza_size_must_be_between_1_kib_and_16_mib() {
+        assert_eq!(rejected("[limits]\nmax_stanza_bytes = 1023\n").0, "limits.max_stanza_bytes");
+        assert_eq!(
+            rejected("[limits]\nmax_stanza_bytes = 16777217\n").0,
+            "limits.max_stanza_bytes"
+        );
+        accepted("[limits]\nmax_stanza_bytes = 1024\n");
+        accepted("[limits]\nmax_stanza_bytes = 16777216\n");
+    }
+
+    #[test]
+    fn zero_limits_are_rejected() {
+        for key in [
+            "max_xml_depth",
+            "max_xml_attributes",
+            "max_xml_name_bytes",
+            "negotiation_timeout_ms",
+            "unauthenticated_timeout_ms",
+            "session_queue_stanzas",
+            "max_roster_items",
+        ] {
+            assert_eq!(rejected(&format!("[limits]\n{key} = 0\n")).0, format!("limits.{key}"));
+        }
+    }
+
+    #[test]
+    fn negative_limits_are_type_errors_naming_the_key() {
+        assert_eq!(rejected("[limits]\nmax_xml_depth = -1\n").0, "limits.max_xml_depth");
+    }
+
+    #[test]
+    fn mechanisms_must_be_known_and_non_empty() {
+        assert_eq!(rejected("[auth]\nsasl_mechanisms = []\n").0, "auth.sasl_mechanisms");
+        let (key, message) = rejected("[auth]\nsasl_mechanisms = [\"PLAIN\", \"DIGEST-MD5\"]\n");
+        assert_eq!(key, "auth.sasl_mechanisms[1]");
+        assert!(message.contains("DIGEST-MD5"), "{message}");
+        assert_eq!(
+            rejected("[auth]\nsasl_mechanisms = [\"PLAIN\", \"PLAIN\"]\n").0,
+            "auth.sasl_mechanisms[1]"
+        );
+        // Names are case-sensitive, as IANA registers them in upper case.
+        assert_eq!(
+            rejected("[auth]\nsasl_mechanisms = [\"plain\"]\n").0,
+            "auth.sasl_mechanisms[0]"
+        );
+        accepted("[auth]\nsasl_mechanisms = [\"SCRAM-SHA-1\"]\n");
+    }
+
+    #[test]
+    fn scram_iterations_must_be_at_least_4096() {
+        assert_eq!(rejected("[auth]\nscram_iterations = 4095\n").0, "auth.scram_iterations");
+        assert_eq!(rejected("[auth]\nscram_iterations = 4000000000\n").0, "auth.scram_iterations");
+        accepted("[auth]\nscram_iterations = 10000\n");
+    }
+
+    #[test]
+    fn zero_failures_per_minute_is_rejected() {
+        assert_eq!(
+            rejected("[auth]\nmax_failures_per_minute = 0\n").0,
+            "auth.max_failures_per_minute"
+        );
+    }
+
+    #[test]
+    fn certfile_and_keyfile_go_together() {
+        assert_eq!(rejected("[tls]\ncertfile = \"c.pem\"\n").0, "tls.keyfile");
+        assert_eq!(rejected("[tls]\nkeyfile = \"k.pem\"\n").0, "tls.certfile");
+        assert_eq!(rejected("[tls]\ncertfile = \"\"\nkeyfile = \"k.pem\"\n").0, "tls.certfile");
+        accepted("[tls]\ncertfile = \"c.pem\"\nkeyfile = \"k.pem\"\n");
+    }
+
+    #[test]
+    fn empty_sqlite_path_is_rejected() {
+        assert_eq!(rejected("[storage]\nsqlite_path = \"\"\n").0, "storage.sqlite_path");
+    }
+
+    #[test]
+    fn offline_max_messages_must_be_positive() {
+        assert_eq!(
+            rejected("[modules.offline]\nmax_messages = 0\n").0,
+            "modules.offline.max_messages"
+        );
+    }
+
+    #[test]
+    fn ping_timeout_must_be_positive_when_pinging() {
+        assert_eq!(rejected("[modules.ping]\ntimeout_ms = 0\n").0, "modules.ping.timeout_ms");
+        accepted("[modules.ping]\ninterval_ms = 0\ntimeout_ms = 0\n");
+    }
+
+    #[test]
+    fn errors_display_file_and_key() {
+        let e = parse_str("[modules.offline]\nmax_messages = 0\n", Path::new("/etc/meerkat.toml"))
+            .expect_err("invalid");
+        assert!(
+            e.to_string().starts_with("/etc/meerkat.toml: key `modules.offline.max_messages`: "),
+            "{e}"
+        );
+    }
+}
