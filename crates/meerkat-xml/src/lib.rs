@@ -7,6 +7,8 @@
 //!   [`StreamEvent`]s (stream header, complete top-level stanzas, stream close). It enforces the
 //!   [`Limits`] and rejects what XMPP forbids (DTDs, comments, processing instructions).
 //! - [`writer`]: serialisation of elements with namespace declarations relative to a parent.
+//! - `tree` (private): checks and builds one complete element from its bytes (names,
+//!   references, namespaces, per-element limits); the parser calls it once per stanza.
 //! - [`escape`]: text and attribute escaping.
 //!
 //! The crate does no I/O and reads no clock, so it can be unit-tested and fuzzed alone.
@@ -16,10 +18,13 @@
 //! "over a limit" apart for the stream errors. This parser keeps nothing but the bytes of the one
 //! partial stanza in flight, and only what it has not yet consumed.
 #![warn(missing_docs)]
+// Input paths must not panic on any byte sequence (STYLE.md): no unwrap, no slice indexing.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
 pub mod element;
 pub mod escape;
 pub mod parser;
+mod tree;
 pub mod writer;
 
 pub use element::{Element, Node};
