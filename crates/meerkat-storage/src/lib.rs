@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`users`], [`roster`], [`offline`], [`last`]: the traits and their plain data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
+//! - `codec` (private): text forms of roster values shared by the SQL backends.
+//! - `testsuite` (hidden): the conformance suite every backend's tests run.
 //! - [`Storage`]: the bundle of trait objects the server is given; the backend is chosen once
 //!   at start-up. The PostgreSQL backend implements the same traits.
 //!
@@ -10,10 +12,13 @@
 //! normalised (nodeprep) by the caller, and contacts by their bare JID as a normalised string.
 #![warn(missing_docs)]
 
+mod codec;
 pub mod last;
 pub mod offline;
 pub mod roster;
 pub mod sqlite;
+#[doc(hidden)]
+pub mod testsuite;
 pub mod users;
 
 use std::sync::Arc;

@@ -1,0 +1,62 @@
+//! Conformance suite for storage backends: every backend's tests open a fresh [`Storage`] and
+//! call these functions, so all backends behave the same behind the traits.
+//!
+//! The suite uses only the traits, never a backend's tables, and panics (like `assert!`) on the
+//! first difference. Every function makes its own host names with [`unique_host`], so the
+//! functions can run in parallel on one database and against a database that outlives the test
+//! run (a shared PostgreSQL server), and never see each other's rows.
+//!
+//! Compiled into the library (hidden from the docs) rather than under `cfg(test)` so other
+//! crates' tests, such as a future backend in another crate or the server's, can run it too.
+
+mod last;
+mod offline;
+mod roster;
+mod users;
+
+pub use last::last_activity;
+pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
+pub use roster::{roster_crud, roster_fields_round_trip, roster_isolation, roster_versions};
+pub use users::{users_crud, users_list_and_count, users_remove_cascades};
+
+use crate::Storage;
+use meerkat_proto::sasl::{ScramCredentials, StoredCredentials};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Runs every check of the suite, one after the other.
+pub async fn run_all(storage: &Storage) {
+    users_crud(storage).await;
+    users_list_and_count(storage).await;
+    users_remove_cascades(storage).await;
+    roster_crud(storage).await;
+    roster_versions(storage).await;
+    roster_fields_round_trip(storage).await;
+    roster_isolation(storage).await;
+    offline_queue(storage).await;
+    offline_limit(storage).await;
+    offline_concurrent_limit(storage).await;
+    last_activity(storage).await;
+}
+
+/// A host name that no other call returns, in this process or another one: the process id
+/// and start time tell runs apart, a counter tells calls apart.
+pub fn unique_host(label: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{label}-{}-{nanos}-{n}.test", std::process::id())
+}
+
+/// Distinct, recognisable credentials for `seed`, with key lengths of the real hashes (20
+/// bytes for SHA-1, 32 for SHA-256) and bytes that are not valid UTF-8, so a backend that
+/// stored them as text would fail.
+pub fn credentials(seed: u8) -> StoredCredentials {
+    let keys = |len: usize, tag: u8| ScramCredentials {
+        salt: vec![0xff, seed, tag, 0x00, 0x80],
+        iterations: 4096 + u32::from(seed),
+        stored_key: (0..len).map(|i| seed.wrapping_add(tag).wrapping_add(i as u8)).collect(),
+        server_key: (0..len).map(|i| 0xff - seed.wrapping_add(i as u8)).collect(),
+    };
+    StoredCredentials { sha1: keys(20, 1), sha256: keys(32, 2) }
+}
