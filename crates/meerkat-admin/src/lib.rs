@@ -6,9 +6,11 @@
 //! - [`http`]: the axum router exposing [`AdminOps`] on loopback, protected by a bearer token.
 //! - [`client`]: the blocking HTTP client the CLI uses to call a running node.
 //! - [`token`]: creating and reading the admin token file (mode 0600 in the data directory).
+//! - [`endpoint`]: the file recording the admin address the node bound (for `port = 0`).
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod endpoint;
 pub mod http;
 pub mod token;
 
