@@ -10,38 +10,52 @@ use crate::{Result, RosterItem, RosterStore};
 use sqlx::sqlite::{SqliteRow, SqliteTransaction};
 use sqlx::Row;
 
-/// Columns read into a [`RosterItem`], in the order [`item_from_row`] expects by name.
-const ITEM_COLUMNS: &str =
-    "jid, name, subscription, ask, pending_in, pending_in_stanza, pre_approved, in_roster, groups";
+/// Columns read into a [`RosterItem`] by [`item_from_row`]. A macro, not a `const`, so the
+/// queries below are `&'static str` built at compile time: `get_items` runs at every presence
+/// broadcast and should not format its SQL each time.
+macro_rules! item_columns {
+    () => {
+        "jid, name, subscription, ask, pending_in, pending_in_stanza, pre_approved, in_roster, \
+         groups"
+    };
+}
+
+/// A user's roster, in jid order (the primary key's order, so no sort step).
+const SELECT_ITEMS: &str = concat!(
+    "SELECT ",
+    item_columns!(),
+    " FROM roster_items WHERE host = ? AND username = ? ORDER BY jid"
+);
+
+/// One item of a user's roster.
+const SELECT_ITEM: &str = concat!(
+    "SELECT ",
+    item_columns!(),
+    " FROM roster_items WHERE host = ? AND username = ? AND jid = ?"
+);
 
 #[async_trait::async_trait]
 impl RosterStore for SqliteStore {
     async fn get_items(&self, host: &str, username: &str) -> Result<Vec<RosterItem>> {
         // Called at every presence broadcast: one range scan of the primary key, which also
         // gives the jid order.
-        let rows = sqlx::query(&format!(
-            "SELECT {ITEM_COLUMNS} FROM roster_items \
-             WHERE host = ? AND username = ? ORDER BY jid"
-        ))
-        .bind(host)
-        .bind(username)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend("get_items"))?;
+        let rows = sqlx::query(SELECT_ITEMS)
+            .bind(host)
+            .bind(username)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend("get_items"))?;
         rows.iter().map(|row| item_from_row(row, "get_items")).collect()
     }
 
     async fn get_item(&self, host: &str, username: &str, jid: &str) -> Result<Option<RosterItem>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ITEM_COLUMNS} FROM roster_items \
-             WHERE host = ? AND username = ? AND jid = ?"
-        ))
-        .bind(host)
-        .bind(username)
-        .bind(jid)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend("get_item"))?;
+        let row = sqlx::query(SELECT_ITEM)
+            .bind(host)
+            .bind(username)
+            .bind(jid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend("get_item"))?;
         row.map(|row| item_from_row(&row, "get_item")).transpose()
     }
 
@@ -153,7 +167,7 @@ async fn read_version(
     Ok(version.unwrap_or(0))
 }
 
-/// Builds an item from a row selected with [`ITEM_COLUMNS`].
+/// Builds an item from a row selected with `item_columns!()`.
 fn item_from_row(row: &SqliteRow, op: &'static str) -> Result<RosterItem> {
     let subscription: String = row.try_get("subscription").map_err(backend(op))?;
     let ask: String = row.try_get("ask").map_err(backend(op))?;

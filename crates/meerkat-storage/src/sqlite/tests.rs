@@ -34,6 +34,7 @@ conformance!(
     roster_versions,
     roster_fields_round_trip,
     roster_isolation,
+    roster_concurrent_versions,
     offline_queue,
     offline_limit,
     offline_concurrent_limit,

@@ -16,7 +16,10 @@ mod users;
 
 pub use last::last_activity;
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
-pub use roster::{roster_crud, roster_fields_round_trip, roster_isolation, roster_versions};
+pub use roster::{
+    roster_concurrent_versions, roster_crud, roster_fields_round_trip, roster_isolation,
+    roster_versions,
+};
 pub use users::{users_crud, users_list_and_count, users_remove_cascades};
 
 use crate::Storage;
@@ -33,6 +36,7 @@ pub async fn run_all(storage: &Storage) {
     roster_versions(storage).await;
     roster_fields_round_trip(storage).await;
     roster_isolation(storage).await;
+    roster_concurrent_versions(storage).await;
     offline_queue(storage).await;
     offline_limit(storage).await;
     offline_concurrent_limit(storage).await;

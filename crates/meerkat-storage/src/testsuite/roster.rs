@@ -2,6 +2,8 @@
 
 use super::unique_host;
 use crate::{Ask, RosterItem, Storage, Subscription};
+use std::sync::Arc;
+use tokio::task::JoinSet;
 
 /// A plain item in the roster with no subscription.
 fn item(jid: &str) -> RosterItem {
@@ -212,4 +214,31 @@ pub async fn roster_isolation(storage: &Storage) {
     assert!(roster.get_item(&other_host, "alice", "shared@x.org").await.expect("get").is_some());
     assert_eq!(roster.version(&host, "bob").await.expect("version"), "1");
     assert_eq!(roster.version(&other_host, "alice").await.expect("version"), "1");
+}
+
+/// Concurrent writes to one roster each get a version of their own: the item and its version
+/// bump are one transaction, so no bump is lost and no two writes share a version.
+pub async fn roster_concurrent_versions(storage: &Storage) {
+    const WRITERS: u64 = 24;
+    let host: Arc<str> = unique_host("roster-concurrent").into();
+
+    let mut tasks = JoinSet::new();
+    for n in 0..WRITERS {
+        let roster = storage.roster.clone();
+        let host = host.clone();
+        tasks.spawn(async move {
+            // Half the writers add items, the other half rewrite one shared item.
+            let jid = if n % 2 == 0 { format!("c{n}@x.org") } else { "shared@x.org".to_owned() };
+            roster.put_item(&host, "alice", &item(&jid)).await
+        });
+    }
+    let mut versions = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let version = joined.expect("put task panicked").expect("concurrent put");
+        versions.push(version.parse::<u64>().expect("decimal version"));
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=WRITERS).collect::<Vec<_>>(), "one distinct version per write");
+    assert_eq!(storage.roster.version(&host, "alice").await.expect("version"), WRITERS.to_string());
+    assert_eq!(storage.roster.count_items(&host, "alice").await.expect("count"), WRITERS / 2 + 1);
 }
