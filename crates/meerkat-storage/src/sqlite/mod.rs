@@ -22,10 +22,11 @@
 //! another writer committed would fail at once with `SQLITE_BUSY`, without waiting.
 //!
 //! # Durability
-//! WAL with `synchronous = NORMAL`: a commit is atomic and the database stays consistent after
-//! a crash or power loss, but the last transactions before a power loss may be rolled back.
-//! That is the usual trade for a chat server (a message then looks as if it was never stored,
-//! and the sender's server did not get an error either way) and saves an fsync per commit.
+//! WAL with `synchronous = NORMAL`: commits are atomic, and a crash of the process loses
+//! nothing committed. After an OS crash or power loss the database is still consistent, but the
+//! last transactions committed before it may be rolled back. In exchange a commit costs no
+//! fsync (the WAL is synced at checkpoints), which is what keeps offline-message and roster
+//! writes cheap; `FULL` would be the setting to choose if those last commits had to survive.
 
 mod last;
 mod offline;

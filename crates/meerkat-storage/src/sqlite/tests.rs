@@ -101,6 +101,25 @@ async fn data_survives_reopen_and_migrations_are_idempotent() {
     }
 }
 
+/// A file migrated by a newer build (a migration this build does not know) is refused rather
+/// than used with a schema the code does not expect.
+#[tokio::test]
+async fn unknown_applied_migration_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("meerkat.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from the future', TRUE, x'00', 0)",
+    )
+    .execute(&store.pool)
+    .await
+    .expect("insert future migration");
+    store.close().await;
+    let reopened = open(&path).await;
+    assert!(matches!(reopened, Err(StorageError::Backend(_))), "newer schema accepted");
+}
+
 /// Two pools opening one new file at once (two processes, or tests sharing a file) both switch
 /// it to WAL and migrate it without error, and see each other's writes. Repeated because the
 /// race it guards against is timing-dependent.
