@@ -1,5 +1,111 @@
-//! The Meerkat node.
-pub async fn run(config: meerkat_config::Config) -> anyhow::Result<()> {
-    let _ = config;
-    todo!()
+//! The Meerkat node: listeners, sessions, router and modules over the protocol, storage and
+//! config crates.
+//!
+//! # Layout
+//! - [`server`]: the shared state every task gets ([`server::Server`]).
+//! - [`c2s`]: client connections: accept loop, negotiation, bound sessions.
+//! - [`session`]: the table of bound sessions and their mailboxes.
+//! - [`router`]: the one `route(stanza)` entry point (RFC 6120 §10, RFC 6121 §8).
+//! - [`modules`]: roster, presence, offline, disco, ping, version, time, last, register.
+//! - [`admin_ops`]: the admin operations behind the HTTP API and the CLI.
+//! - [`tls`], [`auth_limits`], [`addr`]: certificates, login throttling, JID helpers.
+
+pub mod addr;
+pub mod admin_ops;
+pub mod auth_limits;
+pub mod c2s;
+pub mod modules;
+pub mod router;
+pub mod server;
+pub mod session;
+pub mod tls;
+
+use anyhow::Context;
+use meerkat_config::{Backend, Config};
+use server::{Server, ServerRef};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for sessions to close before giving up.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs a node until it is stopped (SIGINT, SIGTERM or the admin `stop`).
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let data_dir = config.general.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let storage = match config.storage.backend {
+        Backend::Sqlite => {
+            let path = data_dir.join(&config.storage.sqlite_path);
+            meerkat_storage::sqlite::open(&path)
+                .await
+                .with_context(|| format!("opening SQLite database {}", path.display()))?
+        }
+    };
+    let tls = tls::setup(&config)?;
+    let server: ServerRef = Arc::new(Server {
+        auth_failures: auth_limits::FailureLimiter::new(config.auth.max_failures_per_minute),
+        config,
+        storage,
+        sessions: Default::default(),
+        tls,
+        started: Instant::now(),
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+        listeners: Default::default(),
+    });
+    for l in server.config.listen.c2s.clone() {
+        let listener = c2s::listener::bind(&l)
+            .with_context(|| format!("binding c2s listener {}:{}", l.ip_address, l.port))?;
+        let desc = format!("c2s {} {:?}", listener.local_addr()?, l.tls_mode).to_lowercase();
+        tracing::info!(what = "listening", listener = %desc);
+        if let Ok(mut v) = server.listeners.lock() {
+            v.push(desc);
+        }
+        server.tasks.spawn(c2s::listener::serve(server.clone(), listener, l));
+    }
+    let admin_addr = std::net::SocketAddr::new(server.config.admin.ip_address, server.config.admin.port);
+    let admin_listener = tokio::net::TcpListener::bind(admin_addr)
+        .await
+        .with_context(|| format!("binding admin API {admin_addr}"))?;
+    let token = meerkat_admin::token::create(&data_dir)
+        .with_context(|| format!("writing admin token in {}", data_dir.display()))?;
+    let ops: Arc<dyn meerkat_admin::AdminOps> = Arc::new(admin_ops::NodeAdmin { server: server.clone() });
+    let stop = server.shutdown.clone();
+    server.tasks.spawn(async move {
+        let s = stop.clone();
+        if let Err(e) = meerkat_admin::http::serve(admin_listener, ops, token, async move { s.cancelled().await }).await {
+            tracing::error!(what = "admin_api_failed", error = %e);
+        }
+    });
+    tracing::info!(what = "node_started", node = %server.config.general.node_name, admin = %admin_addr,
+        hosts = ?server.config.general.hosts);
+    wait_for_stop(&server).await;
+    tracing::info!(what = "node_stopping", sessions = server.sessions.len());
+    server.shutdown.cancel();
+    server.tasks.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, server.tasks.wait()).await.is_err() {
+        tracing::warn!(what = "drain_timeout", "some connections did not close in time");
+    }
+    tracing::info!(what = "node_stopped");
+    Ok(())
+}
+
+async fn wait_for_stop(server: &ServerRef) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(what = "no_sigterm_handler", error = %e);
+            server.shutdown.cancelled().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = server.shutdown.cancelled() => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -1,0 +1,212 @@
+//! Byte-level I/O of one client connection: reading parser events with deadlines, writing
+//! elements, and closing with a stream error. Protocol decisions live in the callers.
+
+use super::transport::Transport;
+use meerkat_proto::error::{StreamError, StreamErrorCondition};
+use meerkat_proto::ns;
+use meerkat_xml::{Element, StreamEvent, StreamParser, XmlError};
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::Poll;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::time::Instant;
+
+/// Bytes read per socket read. The buffer lives on the stack only while a read is polled, so an
+/// idle connection holds no read buffer at all.
+const READ_CHUNK: usize = 4096;
+
+/// Why a connection ends.
+#[derive(Debug)]
+pub enum ConnEnd {
+    /// The peer closed TCP.
+    Eof,
+    /// Socket error.
+    Io(io::Error),
+    /// The peer sent bad XML or broke a limit.
+    Xml(XmlError),
+    /// A deadline passed.
+    Timeout,
+    /// A protocol rule was broken: close with this stream error.
+    Stream(StreamErrorCondition),
+}
+
+impl ConnEnd {
+    /// The stream error to send for this end, if the stream can still carry one.
+    pub fn stream_error(&self) -> Option<StreamError> {
+        use StreamErrorCondition as C;
+        match self {
+            ConnEnd::Eof | ConnEnd::Io(_) => None,
+            ConnEnd::Timeout => Some(StreamError::new(C::ConnectionTimeout)),
+            ConnEnd::Stream(c) => Some(StreamError::new(*c)),
+            ConnEnd::Xml(e) => Some(match e {
+                XmlError::NotWellFormed(_) => StreamError::new(C::NotWellFormed),
+                XmlError::RestrictedXml(_) => StreamError::new(C::RestrictedXml),
+                XmlError::LimitExceeded(what) => {
+                    StreamError::with_text(C::PolicyViolation, format!("{what} limit exceeded"))
+                }
+                XmlError::TextOutsideStanza => StreamError::new(C::BadFormat),
+                XmlError::InvalidNamespace => StreamError::new(C::InvalidNamespace),
+            }),
+        }
+    }
+}
+
+/// One client connection's transport and parser.
+pub struct Conn {
+    /// The byte stream (replaced on STARTTLS).
+    pub io: Transport,
+    /// Incremental XML parser for the current stream.
+    pub parser: StreamParser,
+    /// Remote address.
+    pub peer: SocketAddr,
+    /// True once our stream header was sent (a stream error needs a header first).
+    pub header_sent: bool,
+    /// Bytes read since the last check (for idle detection).
+    pub bytes_in: u64,
+    out: Vec<u8>,
+}
+
+impl Conn {
+    /// Wraps an accepted transport.
+    pub fn new(io: Transport, parser: StreamParser, peer: SocketAddr) -> Self {
+        Conn { io, parser, peer, header_sent: false, bytes_in: 0, out: Vec::new() }
+    }
+
+    /// Reads until the parser yields an event or `deadline` passes.
+    pub async fn next_event(&mut self, deadline: Option<Instant>) -> Result<StreamEvent, ConnEnd> {
+        loop {
+            if let Some(ev) = self.parser.next_event().map_err(ConnEnd::Xml)? {
+                return Ok(ev);
+            }
+            match deadline {
+                Some(d) => match tokio::time::timeout_at(d, self.read_some()).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(ConnEnd::Timeout),
+                },
+                None => self.read_some().await?,
+            }
+        }
+    }
+
+    /// Reads once from the socket into the parser.
+    pub async fn read_some(&mut self) -> Result<(), ConnEnd> {
+        let io = &mut self.io;
+        let parser = &mut self.parser;
+        let n = poll_fn(|cx| {
+            let mut chunk = [0u8; READ_CHUNK];
+            let mut buf = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut *io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => {
+                    parser.feed(buf.filled());
+                    Poll::Ready(Ok(buf.filled().len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+        .map_err(ConnEnd::Io)?;
+        if n == 0 {
+            return Err(ConnEnd::Eof);
+        }
+        self.bytes_in += n as u64;
+        Ok(())
+    }
+
+    /// Queues a top-level element in the `jabber:client` stream.
+    pub fn queue(&mut self, el: &Element) {
+        if el.ns == ns::STREAM {
+            // Stream-namespace elements use the `stream:` prefix every client expects.
+            self.out.extend_from_slice(b"<stream:");
+            self.out.extend_from_slice(el.name.as_bytes());
+            for (k, v) in &el.attrs {
+                self.out.extend_from_slice(format!(" {k}='").as_bytes());
+                meerkat_xml::escape::escape_attr(&mut self.out, v);
+                self.out.push(b'\'');
+            }
+            self.out.push(b'>');
+            for child in &el.children {
+                match child {
+                    meerkat_xml::Node::Element(c) => c.write_to(&mut self.out, ns::CLIENT),
+                    meerkat_xml::Node::Text(t) => meerkat_xml::escape::escape_text(&mut self.out, t),
+                }
+            }
+            self.out.extend_from_slice(b"</stream:");
+            self.out.extend_from_slice(el.name.as_bytes());
+            self.out.push(b'>');
+        } else {
+            el.write_to(&mut self.out, ns::CLIENT);
+        }
+    }
+
+    /// Queues raw bytes (stream header and footer).
+    pub fn queue_raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Writes everything queued.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = self.io.write_all(&self.out).await;
+        self.out.clear();
+        // Give the memory of a burst back; steady small writes keep a small buffer.
+        if self.out.capacity() > 16 * 1024 {
+            self.out = Vec::new();
+        }
+        r?;
+        self.io.flush().await
+    }
+
+    /// Queues and writes one element.
+    pub async fn send(&mut self, el: &Element) -> io::Result<()> {
+        self.queue(el);
+        self.flush().await
+    }
+
+    /// Our stream header (RFC 6120 §4.7).
+    pub fn queue_header(&mut self, from: &str, id: &str) {
+        let mut h = Vec::with_capacity(200);
+        h.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='");
+        meerkat_xml::escape::escape_attr(&mut h, id);
+        h.extend_from_slice(b"' from='");
+        meerkat_xml::escape::escape_attr(&mut h, from);
+        h.extend_from_slice(b"' version='1.0' xml:lang='en'>");
+        self.queue_raw(&h);
+        self.header_sent = true;
+    }
+
+    /// Sends a stream error and closes the stream (RFC 6120 §4.9.1.1), then TCP.
+    pub async fn fail(&mut self, err: StreamError, host: &str) {
+        if !self.header_sent {
+            self.queue_header(host, &new_stream_id());
+        }
+        self.queue(&err.to_element());
+        self.queue_raw(b"</stream:stream>");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            let _ = self.flush().await;
+            let _ = self.io.shutdown().await;
+        })
+        .await;
+    }
+
+    /// Closes the stream without error.
+    pub async fn close(&mut self) {
+        self.queue_raw(b"</stream:stream>");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            let _ = self.flush().await;
+            let _ = self.io.shutdown().await;
+        })
+        .await;
+    }
+}
+
+/// A fresh random stream id.
+pub fn new_stream_id() -> String {
+    use rand::Rng;
+    let n: u128 = rand::thread_rng().gen();
+    format!("{n:032x}")
+}

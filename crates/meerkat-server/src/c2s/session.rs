@@ -1,0 +1,291 @@
+//! A bound client session: the loop that reads the client's stanzas, writes what others route
+//! to it, pings it when silent, and cleans up when it ends.
+
+use super::conn::{Conn, ConnEnd};
+use super::negotiate::Authenticated;
+use crate::addr::{self, Addr};
+use crate::modules::presence::{self, SessionPresence};
+use crate::modules::{iq, Me};
+use crate::router;
+use crate::server::ServerRef;
+use crate::session::{SessionEntry, SessionMsg};
+use meerkat_proto::error::{StanzaError, StanzaErrorCondition as SEC, StreamError, StreamErrorCondition as C};
+use meerkat_proto::ns;
+use meerkat_storage::LastActivity;
+use meerkat_xml::{Element, StreamEvent};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Mailbox messages written per wake-up before yielding, so one busy session cannot starve the
+/// socket reads of its own connection.
+const DRAIN_BATCH: usize = 64;
+
+/// Binds the resource asked for in `auth.bind_iq` and runs the session until it ends.
+pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
+    let Authenticated { user, host, bind_iq } = auth;
+    let asked = bind_iq
+        .get_child("bind", ns::BIND)
+        .and_then(|b| b.get_child("resource", ns::BIND))
+        .map(|r| r.text())
+        .filter(|r| !r.trim().is_empty());
+    let resource = match asked {
+        Some(r) => match addr::normalize_resource(&r) {
+            Some(r) => r,
+            None => {
+                if let Some(e) = iq::error(&bind_iq, StanzaError::new(SEC::BadRequest)) {
+                    let _ = conn.send(&e).await;
+                }
+                conn.close().await;
+                return;
+            }
+        },
+        None => format!("meerkat-{}", &super::conn::new_stream_id()[..12]),
+    };
+    let bare = format!("{user}@{host}");
+    let me = Me { user, host: host.clone(), bare: bare.clone(), resource: resource.clone(), sid: server.sessions.next_sid() };
+    let (tx, mut rx) = mpsc::channel(server.config.limits.session_queue_stanzas.max(1));
+    let overflow = CancellationToken::new();
+    let entry = SessionEntry {
+        sid: me.sid,
+        resource: resource.clone(),
+        tx,
+        overflow: overflow.clone(),
+        presence: None,
+        priority: 0,
+        interested: false,
+    };
+    server.sessions.bind(&bare, entry);
+    let bound = Element::new("bind", ns::BIND).with_child(Element::new("jid", ns::BIND).with_text(me.full()));
+    let mut reply = iq::result(&bind_iq, Some(bound));
+    reply.remove_attr("to");
+    reply.remove_attr("from");
+    tracing::info!(what = "session_opened", jid = %me.full(), peer = %conn.peer);
+    let mut state = SessionPresence::default();
+    let end = if conn.send(&reply).await.is_err() {
+        End::Gone
+    } else {
+        serve(&server, &mut conn, &me, &mut state, &mut rx, &overflow).await
+    };
+    match &end {
+        End::Error(e) => conn.fail(e.clone(), &host).await,
+        End::Closed => conn.close().await,
+        End::Gone => {}
+    }
+    // Cleanup: leave the table first so nothing new is routed here, then tell contacts.
+    server.sessions.unbind(&bare, &resource, me.sid);
+    rx.close();
+    let mut leftovers = Vec::new();
+    while let Ok(m) = rx.try_recv() {
+        if let SessionMsg::Stanza(el) = *m {
+            leftovers.push(el);
+        }
+    }
+    if state.available {
+        let status = String::new();
+        presence::broadcast_unavailable(&server, &me, &mut state, None).await;
+        let last = LastActivity { seconds: chrono::Utc::now().timestamp(), status };
+        let _ = server.storage.last.set_last(&host, &me.user, &last).await;
+    } else if !state.directed.is_empty() {
+        presence::broadcast_unavailable(&server, &me, &mut state, None).await;
+    }
+    // Messages queued but never written go back through the router: to another resource, or
+    // to offline storage. Nothing accepted is dropped silently.
+    for el in leftovers {
+        if el.name == "message" && el.attr("type") != Some("error") {
+            let mut el = el;
+            el.set_attr("to", bare.clone());
+            router::route(&server, el).await;
+        }
+    }
+    tracing::info!(what = "session_closed", jid = %me.full());
+}
+
+enum End {
+    /// Close with this stream error.
+    Error(StreamError),
+    /// The client closed its stream: close ours.
+    Closed,
+    /// The transport is gone.
+    Gone,
+}
+
+async fn serve(
+    server: &ServerRef,
+    conn: &mut Conn,
+    me: &Me,
+    state: &mut SessionPresence,
+    rx: &mut mpsc::Receiver<Box<SessionMsg>>,
+    overflow: &CancellationToken,
+) -> End {
+    let ping = &server.config.modules.ping;
+    let interval = (ping.interval_ms > 0).then(|| Duration::from_millis(ping.interval_ms));
+    let ping_timeout = Duration::from_millis(ping.timeout_ms.max(1));
+    let mut last_in = Instant::now();
+    let mut ping_sent: Option<Instant> = None;
+    loop {
+        let wake = match (interval, ping_sent) {
+            (_, Some(sent)) => Some(sent + ping_timeout),
+            (Some(i), None) => Some(last_in + i),
+            (None, None) => None,
+        };
+        tokio::select! {
+            biased;
+            _ = overflow.cancelled() => {
+                return End::Error(StreamError::with_text(C::PolicyViolation, "Too many stanzas queued for this client"));
+            }
+            _ = server.shutdown.cancelled() => return End::Error(StreamError::new(C::SystemShutdown)),
+            msg = rx.recv() => {
+                let Some(msg) = msg else { return End::Gone };
+                let mut next = Some(msg);
+                let mut n = 0;
+                while let Some(m) = next.take() {
+                    match *m {
+                        SessionMsg::Stanza(el) => conn.queue(&el),
+                        SessionMsg::Close(err) => {
+                            let _ = conn.flush().await;
+                            return End::Error(err);
+                        }
+                    }
+                    n += 1;
+                    if n < DRAIN_BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if conn.flush().await.is_err() {
+                    return End::Gone;
+                }
+            }
+            r = conn.read_some() => {
+                match r {
+                    Ok(()) => {}
+                    Err(ConnEnd::Eof) | Err(ConnEnd::Io(_)) => return End::Gone,
+                    Err(e) => return e.stream_error().map(End::Error).unwrap_or(End::Gone),
+                }
+                last_in = Instant::now();
+                ping_sent = None;
+                loop {
+                    match conn.parser.next_event() {
+                        Ok(None) => break,
+                        Ok(Some(StreamEvent::Stanza(el))) => {
+                            if let Some(end) = handle(server, conn, me, state, el).await {
+                                return end;
+                            }
+                        }
+                        Ok(Some(StreamEvent::Close)) => return End::Closed,
+                        Ok(Some(StreamEvent::Open(_))) => return End::Error(StreamError::new(C::NotWellFormed)),
+                        Err(e) => return ConnEnd::Xml(e).stream_error().map(End::Error).unwrap_or(End::Gone),
+                    }
+                }
+                if conn.flush().await.is_err() {
+                    return End::Gone;
+                }
+            }
+            _ = sleep_until_opt(wake) => {
+                if ping_sent.is_some() {
+                    tracing::info!(what = "ping_timeout", jid = %me.full());
+                    return End::Error(StreamError::new(C::ConnectionTimeout));
+                }
+                let p = Element::new("iq", ns::CLIENT)
+                    .with_attr("from", me.host.clone())
+                    .with_attr("to", me.full())
+                    .with_attr("type", "get")
+                    .with_attr("id", format!("ping-{}", &super::conn::new_stream_id()[..8]))
+                    .with_child(Element::new("ping", ns::PING));
+                if conn.send(&p).await.is_err() {
+                    return End::Gone;
+                }
+                ping_sent = Some(Instant::now());
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Handles one stanza from the client. Returns `Some` when the stream must end.
+async fn handle(
+    server: &ServerRef,
+    conn: &mut Conn,
+    me: &Me,
+    state: &mut SessionPresence,
+    mut el: Element,
+) -> Option<End> {
+    if el.ns != ns::CLIENT || !matches!(el.name.as_str(), "message" | "presence" | "iq") {
+        return Some(End::Error(StreamError::new(C::UnsupportedStanzaType)));
+    }
+    // RFC 6120 §8.1.2.1: the server stamps the sender's full JID, whatever the client claimed.
+    el.set_attr("from", me.full());
+    let to = match el.attr("to") {
+        None => None,
+        Some(t) => match Addr::parse(t) {
+            Some(a) => Some(a),
+            None => {
+                if let Some(e) = iq_or_stanza_error(&el, SEC::JidMalformed) {
+                    conn.queue(&e);
+                }
+                return None;
+            }
+        },
+    };
+    match el.name.as_str() {
+        "iq" => {
+            if el.attr("id").is_none() || el.attr("type").is_none() {
+                if let Some(e) = iq_or_stanza_error(&el, SEC::BadRequest) {
+                    conn.queue(&e);
+                }
+                return None;
+            }
+            let own = to.as_ref().map_or(true, |t| t.node.as_deref() == Some(me.user.as_str()) && t.domain == me.host && t.resource.is_none());
+            if is_session_iq(&el) {
+                let mut r = iq::result(&el, None);
+                r.remove_attr("from");
+                conn.queue(&r);
+            } else if own {
+                crate::modules::own_iq(server, me, el).await;
+            } else {
+                router::route(server, el).await;
+            }
+        }
+        "presence" => {
+            let (msgs, ack) = presence::from_client(server, me, state, el).await;
+            if !msgs.is_empty() {
+                for m in &msgs {
+                    conn.queue(m);
+                }
+                if conn.flush().await.is_err() {
+                    return Some(End::Gone);
+                }
+                if let Some(id) = ack {
+                    if let Err(e) = server.storage.offline.remove_up_to(&me.host, &me.user, id).await {
+                        tracing::error!(what = "offline_ack_failed", error = %e);
+                    }
+                }
+            }
+        }
+        _ => {
+            if to.is_none() {
+                el.set_attr("to", me.bare.clone());
+            }
+            router::route(server, el).await;
+        }
+    }
+    None
+}
+
+/// Legacy session establishment (RFC 3921 §3): accepted and answered, it does nothing.
+fn is_session_iq(el: &Element) -> bool {
+    el.attr("type") == Some("set") && el.has_child("session", ns::SESSION)
+}
+
+fn iq_or_stanza_error(el: &Element, c: SEC) -> Option<Element> {
+    let mut e = meerkat_proto::error::error_reply(el, &StanzaError::new(c))?;
+    e.remove_attr("from");
+    Some(e)
+}
