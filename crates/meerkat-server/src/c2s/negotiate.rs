@@ -292,7 +292,10 @@ async fn sasl(
         tls_server_end_point: conn.io.is_tls().then(|| server.tls.server_end_point.clone()),
         plus_offered: offer.mechanisms.iter().any(|m| m.is_plus()),
     };
-    let mut m = ServerMechanism::new(mechanism, binding);
+    // Unknown users get fake SCRAM parameters with the same iteration count as real ones, so
+    // the count does not reveal which accounts exist.
+    let mut m = ServerMechanism::new(mechanism, binding)
+        .with_fake_iterations(server.config.auth.scram_iterations);
     let mut step = m.start(&initial);
     loop {
         match step {
@@ -346,6 +349,13 @@ async fn sasl(
                     step = SaslStep::Failure(SaslFailure::NotAuthorized);
                     continue;
                 };
+                // The mechanism checked the authzid's localpart; its domain must be this host.
+                if let Some(authzid) = m.authzid() {
+                    if crate::addr::Addr::parse(authzid).map(|a| a.domain) != Some(host.to_owned()) {
+                        step = SaslStep::Failure(SaslFailure::InvalidAuthzid);
+                        continue;
+                    }
+                }
                 conn.queue(&b64_element("success", &additional_data));
                 conn.flush().await.map_err(ConnEnd::Io)?;
                 tracing::info!(what = "login", user = %user, host = %host, mechanism = mechanism.name(), peer = %conn.peer);

@@ -18,8 +18,7 @@ pub const SERVER_FEATURES: &[&str] = &[
     ns::REGISTER,
     ns::ROSTER,
     ns::MSGOFFLINE,
-    "urn:xmpp:features:rosterver",
-    "jabber:iq:auth",
+    ns::ROSTER_VER,
 ];
 
 /// Features an account's bare JID advertises (served by the server on its behalf).
