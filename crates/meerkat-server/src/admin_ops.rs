@@ -30,7 +30,12 @@ impl NodeAdmin {
 }
 
 /// Closes every session of an account with `reason`; returns how many.
-fn close_sessions(server: &ServerRef, bare: &str, resource: Option<&str>, err: StreamError) -> usize {
+fn close_sessions(
+    server: &ServerRef,
+    bare: &str,
+    resource: Option<&str>,
+    err: StreamError,
+) -> usize {
     let mut n = 0;
     for e in server.sessions.resources(bare) {
         if resource.is_some_and(|r| r != e.resource) {
@@ -46,7 +51,11 @@ fn close_sessions(server: &ServerRef, bare: &str, resource: Option<&str>, err: S
 
 /// Deletes an account and its data and closes its sessions (admin `unregister`, XEP-0077
 /// `<remove/>`).
-pub async fn remove_account(server: &ServerRef, user: &str, host: &str) -> Result<(), StorageError> {
+pub async fn remove_account(
+    server: &ServerRef,
+    user: &str,
+    host: &str,
+) -> Result<(), StorageError> {
     server.storage.users.remove_user(host, user).await?;
     let err = StreamError::with_text(C::NotAuthorized, "Account removed");
     close_sessions(server, &format!("{user}@{host}"), None, err);
@@ -82,7 +91,9 @@ impl AdminOps for NodeAdmin {
                 tracing::info!(what = "user_registered", user = %user, host = %host, via = "admin");
                 Ok(())
             }
-            Err(StorageError::AlreadyExists) => Err(AdminError::AlreadyExists(format!("{user}@{host}"))),
+            Err(StorageError::AlreadyExists) => {
+                Err(AdminError::AlreadyExists(format!("{user}@{host}")))
+            }
             Err(e) => Err(internal(e)),
         }
     }
@@ -96,7 +107,12 @@ impl AdminOps for NodeAdmin {
         }
     }
 
-    async fn change_password(&self, user: &str, host: &str, password: &str) -> Result<(), AdminError> {
+    async fn change_password(
+        &self,
+        user: &str,
+        host: &str,
+        password: &str,
+    ) -> Result<(), AdminError> {
         let (user, host) = self.account(user, host)?;
         if password.is_empty() {
             return Err(AdminError::BadRequest("empty password".into()));
@@ -123,7 +139,8 @@ impl AdminOps for NodeAdmin {
     }
 
     async fn kick(&self, jid: &str, reason: &str) -> Result<usize, AdminError> {
-        let a = Addr::parse(jid).ok_or_else(|| AdminError::BadRequest(format!("invalid JID {jid:?}")))?;
+        let a = Addr::parse(jid)
+            .ok_or_else(|| AdminError::BadRequest(format!("invalid JID {jid:?}")))?;
         let reason = if reason.is_empty() { "Kicked by administrator" } else { reason };
         let err = StreamError::with_text(C::PolicyViolation, reason);
         let n = close_sessions(&self.server, &a.bare(), a.resource.as_deref(), err);

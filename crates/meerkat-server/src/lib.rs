@@ -66,17 +66,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         server.tasks.spawn(c2s::listener::serve(server.clone(), listener, l));
     }
-    let admin_addr = std::net::SocketAddr::new(server.config.admin.ip_address, server.config.admin.port);
+    let admin_addr =
+        std::net::SocketAddr::new(server.config.admin.ip_address, server.config.admin.port);
     let admin_listener = tokio::net::TcpListener::bind(admin_addr)
         .await
         .with_context(|| format!("binding admin API {admin_addr}"))?;
     let token = meerkat_admin::token::create(&data_dir)
         .with_context(|| format!("writing admin token in {}", data_dir.display()))?;
-    let ops: Arc<dyn meerkat_admin::AdminOps> = Arc::new(admin_ops::NodeAdmin { server: server.clone() });
+    let ops: Arc<dyn meerkat_admin::AdminOps> =
+        Arc::new(admin_ops::NodeAdmin { server: server.clone() });
     let stop = server.shutdown.clone();
     server.tasks.spawn(async move {
         let s = stop.clone();
-        if let Err(e) = meerkat_admin::http::serve(admin_listener, ops, token, async move { s.cancelled().await }).await {
+        if let Err(e) =
+            meerkat_admin::http::serve(
+                admin_listener,
+                ops,
+                token,
+                async move { s.cancelled().await },
+            )
+            .await
+        {
             tracing::error!(what = "admin_api_failed", error = %e);
         }
     });

@@ -77,6 +77,8 @@ impl Server {
     }
 }
 
+// The mailbox carries boxes (see `Mailbox`); the box comes back as it went in.
+#[allow(clippy::boxed_local)]
 fn unbox(msg: Box<SessionMsg>) -> Element {
     match *msg {
         SessionMsg::Stanza(e) => e,

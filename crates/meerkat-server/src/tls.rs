@@ -29,7 +29,8 @@ pub fn setup(config: &Config) -> anyhow::Result<TlsSetup> {
         .with_context(|| format!("reading certificate {}", cert_path.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("parsing certificate {}", cert_path.display()))?;
-    let leaf = certs.first().with_context(|| format!("no certificate in {}", cert_path.display()))?;
+    let leaf =
+        certs.first().with_context(|| format!("no certificate in {}", cert_path.display()))?;
     let server_end_point = Sha256::digest(leaf.as_ref()).to_vec();
     let key = PrivateKeyDer::from_pem_file(&key_path)
         .with_context(|| format!("reading private key {}", key_path.display()))?;

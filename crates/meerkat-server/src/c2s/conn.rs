@@ -130,7 +130,9 @@ impl Conn {
             for child in &el.children {
                 match child {
                     meerkat_xml::Node::Element(c) => c.write_to(&mut self.out, ns::CLIENT),
-                    meerkat_xml::Node::Text(t) => meerkat_xml::escape::escape_text(&mut self.out, t),
+                    meerkat_xml::Node::Text(t) => {
+                        meerkat_xml::escape::escape_text(&mut self.out, t)
+                    }
                 }
             }
             self.out.extend_from_slice(b"</stream:");

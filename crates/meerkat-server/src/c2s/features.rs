@@ -35,9 +35,10 @@ pub fn pre_auth(
 /// Features after authentication: resource binding, the optional legacy session (RFC 3921,
 /// kept for old clients), roster versioning (XEP-0237) and pre-approvals (RFC 6121 §3.4).
 pub fn post_auth(roster_versioning: bool) -> Element {
-    let mut f = Element::new("features", ns::STREAM)
-        .with_child(Element::new("bind", ns::BIND))
-        .with_child(Element::new("session", ns::SESSION).with_child(Element::new("optional", ns::SESSION)));
+    let mut f =
+        Element::new("features", ns::STREAM).with_child(Element::new("bind", ns::BIND)).with_child(
+            Element::new("session", ns::SESSION).with_child(Element::new("optional", ns::SESSION)),
+        );
     if roster_versioning {
         f = f.with_child(Element::new("ver", ns::ROSTER_VER));
     }
@@ -75,7 +76,10 @@ mod tests {
     fn post_auth_offers_bind_and_optional_session() {
         let f = post_auth(true);
         assert!(f.has_child("bind", ns::BIND));
-        assert!(f.get_child("session", ns::SESSION).expect("session").has_child("optional", ns::SESSION));
+        assert!(f
+            .get_child("session", ns::SESSION)
+            .expect("session")
+            .has_child("optional", ns::SESSION));
         assert!(f.has_child("ver", ns::ROSTER_VER));
     }
 }

@@ -14,7 +14,11 @@ use tokio::sync::Semaphore;
 /// Binds a listener socket with the configured backlog.
 pub fn bind(cfg: &C2sListener) -> std::io::Result<TcpListener> {
     let addr = std::net::SocketAddr::new(cfg.ip_address, cfg.port);
-    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     sock.set_reuseaddr(true)?;
     sock.bind(addr)?;
     sock.listen(cfg.backlog)
@@ -41,7 +45,7 @@ pub async fn serve(server: ServerRef, listener: TcpListener, cfg: C2sListener) {
                 // Out of descriptors (EMFILE/ENFILE) or kernel memory: existing sessions keep
                 // running; we pause accepting, and log at most once a second.
                 let now = std::time::Instant::now();
-                if last_emfile_log.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1)) {
+                if last_emfile_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
                     last_emfile_log = Some(now);
                     if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) {
                         tracing::error!(what = "accept_emfile", error = %e, sessions = server.sessions.len(),
@@ -75,7 +79,12 @@ fn parser_limits(server: &ServerRef) -> Limits {
     }
 }
 
-async fn handle(server: ServerRef, tcp: tokio::net::TcpStream, peer: std::net::SocketAddr, mode: TlsMode) {
+async fn handle(
+    server: ServerRef,
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    mode: TlsMode,
+) {
     let transport = if mode == TlsMode::Tls {
         let deadline = Duration::from_millis(server.config.limits.negotiation_timeout_ms);
         match tokio::time::timeout(deadline, server.tls.acceptor.accept(tcp)).await {

@@ -73,7 +73,12 @@ pub async fn negotiate(
         }
         let offer = Offer::new(server, conn, mode);
         let feats = match &authenticated {
-            None => features::pre_auth(&offer.mechanism_names(), offer.starttls, offer.tls_required, server.config.modules.register.enabled && offer.register_allowed(server, conn)),
+            None => features::pre_auth(
+                &offer.mechanism_names(),
+                offer.starttls,
+                offer.tls_required,
+                server.config.modules.register.enabled && offer.register_allowed(server, conn),
+            ),
             Some(_) => features::post_auth(server.config.modules.roster.versioning),
         };
         conn.queue(&feats);
@@ -94,10 +99,15 @@ pub async fn negotiate(
                 Err(e) => return Err(end(conn, e, &host).await),
             };
             if let Some((user, _)) = &authenticated {
-                if el.name == "iq" && el.ns == ns::CLIENT && el.attr("type") == Some("set") && el.has_child("bind", ns::BIND) {
+                if el.name == "iq"
+                    && el.ns == ns::CLIENT
+                    && el.attr("type") == Some("set")
+                    && el.has_child("bind", ns::BIND)
+                {
                     return Ok(Authenticated { user: user.clone(), host, bind_iq: el });
                 }
-                conn.fail(StreamError::with_text(C::NotAuthorized, "Bind a resource first"), &host).await;
+                conn.fail(StreamError::with_text(C::NotAuthorized, "Bind a resource first"), &host)
+                    .await;
                 return Err(Abort::Closed);
             }
             if el.is("starttls", ns::TLS) {
@@ -126,9 +136,13 @@ pub async fn negotiate(
                     Ok(None) => continue,
                     Err(e) => return Err(end(conn, e, &host).await),
                 }
-            } else if el.name == "iq" && el.ns == ns::CLIENT && el.children().any(|c| c.is("query", ns::REGISTER)) {
+            } else if el.name == "iq"
+                && el.ns == ns::CLIENT
+                && el.children().any(|c| c.is("query", ns::REGISTER))
+            {
                 let allowed = !offer.tls_required && offer.register_allowed(server, conn);
-                let reply = modules::register::pre_auth(server, &host, &el, allowed, conn.peer.ip()).await;
+                let reply =
+                    modules::register::pre_auth(server, &host, &el, allowed, conn.peer.ip()).await;
                 conn.queue(&reply);
                 if conn.flush().await.is_err() {
                     return Err(Abort::Closed);
@@ -351,7 +365,8 @@ async fn sasl(
                 };
                 // The mechanism checked the authzid's localpart; its domain must be this host.
                 if let Some(authzid) = m.authzid() {
-                    if crate::addr::Addr::parse(authzid).map(|a| a.domain) != Some(host.to_owned()) {
+                    if crate::addr::Addr::parse(authzid).map(|a| a.domain) != Some(host.to_owned())
+                    {
                         step = SaslStep::Failure(SaslFailure::InvalidAuthzid);
                         continue;
                     }

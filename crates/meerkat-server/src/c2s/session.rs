@@ -9,7 +9,9 @@ use crate::modules::{iq, Me};
 use crate::router;
 use crate::server::ServerRef;
 use crate::session::{SessionEntry, SessionMsg};
-use meerkat_proto::error::{StanzaError, StanzaErrorCondition as SEC, StreamError, StreamErrorCondition as C};
+use meerkat_proto::error::{
+    StanzaError, StanzaErrorCondition as SEC, StreamError, StreamErrorCondition as C,
+};
 use meerkat_proto::ns;
 use meerkat_storage::LastActivity;
 use meerkat_xml::{Element, StreamEvent};
@@ -44,7 +46,13 @@ pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
         None => format!("meerkat-{}", &super::conn::new_stream_id()[..12]),
     };
     let bare = format!("{user}@{host}");
-    let me = Me { user, host: host.clone(), bare: bare.clone(), resource: resource.clone(), sid: server.sessions.next_sid() };
+    let me = Me {
+        user,
+        host: host.clone(),
+        bare: bare.clone(),
+        resource: resource.clone(),
+        sid: server.sessions.next_sid(),
+    };
     let (tx, mut rx) = mpsc::channel(server.config.limits.session_queue_stanzas.max(1));
     let overflow = CancellationToken::new();
     let entry = SessionEntry {
@@ -57,7 +65,8 @@ pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
         interested: false,
     };
     server.sessions.bind(&bare, entry);
-    let bound = Element::new("bind", ns::BIND).with_child(Element::new("jid", ns::BIND).with_text(me.full()));
+    let bound = Element::new("bind", ns::BIND)
+        .with_child(Element::new("jid", ns::BIND).with_text(me.full()));
     let mut reply = iq::result(&bind_iq, Some(bound));
     reply.remove_attr("to");
     reply.remove_attr("from");
@@ -242,7 +251,11 @@ async fn handle(
                 }
                 return None;
             }
-            let own = to.as_ref().map_or(true, |t| t.node.as_deref() == Some(me.user.as_str()) && t.domain == me.host && t.resource.is_none());
+            let own = to.as_ref().is_none_or(|t| {
+                t.node.as_deref() == Some(me.user.as_str())
+                    && t.domain == me.host
+                    && t.resource.is_none()
+            });
             if is_session_iq(&el) {
                 let mut r = iq::result(&el, None);
                 r.remove_attr("from");
@@ -263,7 +276,9 @@ async fn handle(
                     return Some(End::Gone);
                 }
                 if let Some(id) = ack {
-                    if let Err(e) = server.storage.offline.remove_up_to(&me.host, &me.user, id).await {
+                    if let Err(e) =
+                        server.storage.offline.remove_up_to(&me.host, &me.user, id).await
+                    {
                         tracing::error!(what = "offline_ack_failed", error = %e);
                     }
                 }

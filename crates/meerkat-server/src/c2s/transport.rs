@@ -30,7 +30,9 @@ impl Transport {
         if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
             return None;
         }
-        conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None).ok().map(Vec::from)
+        conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .ok()
+            .map(Vec::from)
     }
 }
 
@@ -49,7 +51,11 @@ impl AsyncRead for Transport {
 }
 
 impl AsyncWrite for Transport {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, data),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),

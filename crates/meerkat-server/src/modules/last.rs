@@ -27,7 +27,12 @@ pub fn server_uptime(server: &ServerRef, req: &Element) -> Option<Element> {
 
 /// Time since an account's last logout (XEP-0012 §3); only for the account itself and contacts
 /// with a subscription to its presence (RFC 6121 §8.5.2.1.3 spirit: presence is private).
-pub async fn account(server: &ServerRef, req: &Element, node: &str, domain: &str) -> Option<Element> {
+pub async fn account(
+    server: &ServerRef,
+    req: &Element,
+    node: &str,
+    domain: &str,
+) -> Option<Element> {
     if req.attr("type") != Some("get") {
         return iq::error(req, StanzaError::new(SEC::BadRequest));
     }
@@ -35,7 +40,8 @@ pub async fn account(server: &ServerRef, req: &Element, node: &str, domain: &str
     let me = format!("{node}@{domain}");
     if requester != me {
         let item = server.storage.roster.get_item(domain, node, &requester).await.ok().flatten();
-        let allowed = matches!(item.map(|i| i.subscription), Some(Subscription::From | Subscription::Both));
+        let allowed =
+            matches!(item.map(|i| i.subscription), Some(Subscription::From | Subscription::Both));
         if !allowed {
             return iq::error(req, StanzaError::new(SEC::Forbidden));
         }

@@ -1,9 +1,9 @@
 //! Offline messages (XEP-0160): kept for users with no available resource, delivered with a
 //! delay stamp (XEP-0203) on their next available presence.
 
+use crate::modules::services::xep0082;
 use crate::router::bounce;
 use crate::server::ServerRef;
-use crate::modules::services::xep0082;
 use meerkat_proto::error::{StanzaError, StanzaErrorCondition as SEC};
 use meerkat_proto::ns;
 use meerkat_storage::StorageError;
@@ -100,7 +100,8 @@ mod tests {
 
     #[test]
     fn chat_states_alone_are_not_stored() {
-        let m = Element::new("message", ns::CLIENT).with_child(Element::new("composing", NS_CHATSTATES));
+        let m = Element::new("message", ns::CLIENT)
+            .with_child(Element::new("composing", NS_CHATSTATES));
         assert!(!storable(&m));
         let m = m.with_child(Element::new("body", ns::CLIENT).with_text("hi"));
         assert!(storable(&m));

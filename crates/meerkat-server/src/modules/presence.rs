@@ -84,7 +84,9 @@ fn priority_of(p: &Element) -> i8 {
 }
 
 fn presence(from: &str, to: &str, kind: Option<&str>) -> Element {
-    let mut p = Element::new("presence", ns::CLIENT).with_attr("from", from.to_owned()).with_attr("to", to.to_owned());
+    let mut p = Element::new("presence", ns::CLIENT)
+        .with_attr("from", from.to_owned())
+        .with_attr("to", to.to_owned());
     if let Some(k) = kind {
         p.set_attr("type", k.to_owned());
     }
@@ -185,7 +187,9 @@ async fn broadcast_available(
 
 fn parse_stored(xml: &str) -> Option<Element> {
     let mut p = meerkat_xml::StreamParser::new(meerkat_xml::Limits::default());
-    p.feed(b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
+    p.feed(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+    );
     p.feed(xml.as_bytes());
     loop {
         match p.next_event() {
@@ -255,7 +259,9 @@ pub async fn broadcast_unavailable(
     let was_available = std::mem::take(&mut state.available);
     let directed = std::mem::take(&mut state.directed);
     server.sessions.set_presence(&me.bare, me.sid, None, 0);
-    let mut base = Element::new("presence", ns::CLIENT).with_attr("from", me.full()).with_attr("type", "unavailable");
+    let mut base = Element::new("presence", ns::CLIENT)
+        .with_attr("from", me.full())
+        .with_attr("type", "unavailable");
     if let Some(s) = &stanza {
         base.children = s.children.clone();
     }
@@ -267,7 +273,12 @@ pub async fn broadcast_unavailable(
                 send_to_contact(server, p).await;
             }
         }
-        for e in server.sessions.resources(&me.bare).iter().filter(|e| e.presence.is_some() && e.sid != me.sid) {
+        for e in server
+            .sessions
+            .resources(&me.bare)
+            .iter()
+            .filter(|e| e.presence.is_some() && e.sid != me.sid)
+        {
             let mut p = base.clone();
             p.set_attr("to", format!("{}/{}", me.bare, e.resource));
             let _ = server.deliver(e, p);
@@ -286,7 +297,9 @@ async fn outbound_subscription(server: &ServerRef, me: &Me, stanza: Element, kin
     let contact = to.bare();
     let store = &server.storage.roster;
     let existing = store.get_item(&me.host, &me.user, &contact).await.ok().flatten();
-    let mut item = existing.clone().unwrap_or_else(|| RosterItem { jid: contact.clone(), ..Default::default() });
+    let mut item = existing
+        .clone()
+        .unwrap_or_else(|| RosterItem { jid: contact.clone(), ..Default::default() });
     let out = sub::outbound(state_of(&item), kind);
     apply_state(&mut item, out.state);
     if kind == Kind::Subscribe {
@@ -307,7 +320,8 @@ async fn outbound_subscription(server: &ServerRef, me: &Me, stanza: Element, kin
     fwd.set_attr("to", contact.clone());
     router::route(server, fwd).await;
     if let Some(p) = out.presence_to_contact {
-        presence_to_contact(server, &me.bare, &server.sessions.resources(&me.bare), &contact, p).await;
+        presence_to_contact(server, &me.bare, &server.sessions.resources(&me.bare), &contact, p)
+            .await;
     }
 }
 
@@ -336,7 +350,13 @@ async fn presence_to_contact(
     }
 }
 
-async fn save_and_push(server: &ServerRef, user: &str, host: &str, item: &RosterItem, push_it: bool) {
+async fn save_and_push(
+    server: &ServerRef,
+    user: &str,
+    host: &str,
+    item: &RosterItem,
+    push_it: bool,
+) {
     let store = &server.storage.roster;
     let keep = item.in_roster || item.pending_in;
     let ver = if keep {
@@ -388,7 +408,9 @@ async fn inbound_subscription(
     let sender = from.bare();
     let store = &server.storage.roster;
     let existing = store.get_item(domain, node, &sender).await.ok().flatten();
-    let mut item = existing.clone().unwrap_or_else(|| RosterItem { jid: sender.clone(), ..Default::default() });
+    let mut item = existing
+        .clone()
+        .unwrap_or_else(|| RosterItem { jid: sender.clone(), ..Default::default() });
     let inb = sub::inbound(state_of(&item), kind);
     apply_state(&mut item, inb.state);
     let mut fwd = stanza;

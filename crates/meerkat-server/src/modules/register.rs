@@ -37,7 +37,9 @@ fn form() -> Element {
 /// Derives SCRAM keys off the async threads (PBKDF2 is deliberately slow).
 pub async fn derive(server: &ServerRef, password: String) -> Option<StoredCredentials> {
     let iterations = server.config.auth.scram_iterations;
-    tokio::task::spawn_blocking(move || StoredCredentials::from_password(&password, iterations)).await.ok()
+    tokio::task::spawn_blocking(move || StoredCredentials::from_password(&password, iterations))
+        .await
+        .ok()
 }
 
 fn field(q: &Element, name: &str) -> Option<String> {
@@ -45,8 +47,15 @@ fn field(q: &Element, name: &str) -> Option<String> {
 }
 
 /// Handles a registration IQ on an unauthenticated stream; returns the reply to send.
-pub async fn pre_auth(server: &ServerRef, host: &str, req: &Element, allowed: bool, ip: IpAddr) -> Element {
-    let reply_err = |c: SEC| iq::error(req, StanzaError::new(c)).unwrap_or_else(|| iq::result(req, None));
+pub async fn pre_auth(
+    server: &ServerRef,
+    host: &str,
+    req: &Element,
+    allowed: bool,
+    ip: IpAddr,
+) -> Element {
+    let reply_err =
+        |c: SEC| iq::error(req, StanzaError::new(c)).unwrap_or_else(|| iq::result(req, None));
     if !server.config.modules.register.enabled {
         return reply_err(SEC::ServiceUnavailable);
     }

@@ -22,7 +22,9 @@ pub fn item_element(item: &RosterItem) -> Element {
         Subscription::From => "from",
         Subscription::Both => "both",
     };
-    let mut el = Element::new("item", ns::ROSTER).with_attr("jid", item.jid.clone()).with_attr("subscription", sub);
+    let mut el = Element::new("item", ns::ROSTER)
+        .with_attr("jid", item.jid.clone())
+        .with_attr("subscription", sub);
     if let Some(name) = &item.name {
         el.set_attr("name", name.clone());
     }
@@ -121,7 +123,7 @@ async fn set(server: &ServerRef, me: &Me, req: &Element) -> Option<Element> {
         Ok(e) => e,
         Err(_) => return iq::error(req, StanzaError::new(SEC::InternalServerError)),
     };
-    if existing.as_ref().map_or(true, |e| !e.in_roster) {
+    if existing.as_ref().is_none_or(|e| !e.in_roster) {
         let count = store.count_items(&me.host, &me.user).await.unwrap_or(0);
         if count as usize >= server.config.limits.max_roster_items {
             return iq::error(req, StanzaError::new(SEC::NotAllowed).with_text("Roster is full"));
@@ -129,7 +131,8 @@ async fn set(server: &ServerRef, me: &Me, req: &Element) -> Option<Element> {
     }
     // Subscription state is the server's to keep: a client's `subscription`/`ask` are ignored
     // (RFC 6121 §2.1.2.5, §2.3.2).
-    let mut item = existing.unwrap_or_else(|| RosterItem { jid: contact.clone(), ..Default::default() });
+    let mut item =
+        existing.unwrap_or_else(|| RosterItem { jid: contact.clone(), ..Default::default() });
     item.name = name;
     item.groups = groups;
     item.in_roster = true;
@@ -171,7 +174,9 @@ async fn remove(server: &ServerRef, me: &Me, req: &Element, contact: &str) -> Op
         server,
         &me.user,
         &me.host,
-        Element::new("item", ns::ROSTER).with_attr("jid", contact.to_owned()).with_attr("subscription", "remove"),
+        Element::new("item", ns::ROSTER)
+            .with_attr("jid", contact.to_owned())
+            .with_attr("subscription", "remove"),
         &ver,
     );
     for n in notices {

@@ -103,7 +103,9 @@ async fn to_bare(
     }
     match stanza.name.as_str() {
         "message" => message_to_bare(server, stanza, &kind, node, domain, sessions).await,
-        "presence" => modules::presence::inbound(server, stanza, &kind, node, domain, sessions).await,
+        "presence" => {
+            modules::presence::inbound(server, stanza, &kind, node, domain, sessions).await
+        }
         "iq" => modules::account_iq(server, stanza, node, domain).await,
         _ => {}
     }
@@ -126,7 +128,8 @@ async fn message_to_bare(
         }
         _ => {}
     }
-    let eligible: Vec<&SessionEntry> = sessions.iter().filter(|e| e.accepts_bare_messages()).collect();
+    let eligible: Vec<&SessionEntry> =
+        sessions.iter().filter(|e| e.accepts_bare_messages()).collect();
     if eligible.is_empty() {
         if kind != "headline" {
             modules::offline::store_or_bounce(server, stanza, node, domain).await;
@@ -159,7 +162,11 @@ async fn message_to_bare(
 
 /// Delivers a copy to every available resource of a bare JID (presence broadcast, RFC 6121
 /// §4.2.2). Returns how many got it.
-pub fn deliver_to_available(server: &ServerRef, stanza: &Element, sessions: &[SessionEntry]) -> usize {
+pub fn deliver_to_available(
+    server: &ServerRef,
+    stanza: &Element,
+    sessions: &[SessionEntry],
+) -> usize {
     let mut n = 0;
     for e in sessions.iter().filter(|e| e.presence.is_some()) {
         if server.deliver(e, stanza.clone()).is_ok() {

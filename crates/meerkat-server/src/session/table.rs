@@ -172,7 +172,10 @@ impl SessionTable {
             .iter()
             .flat_map(|kv| {
                 let bare = kv.key().clone();
-                kv.value().iter().map(move |e| format!("{}/{}", bare, e.resource)).collect::<Vec<_>>()
+                kv.value()
+                    .iter()
+                    .map(move |e| format!("{}/{}", bare, e.resource))
+                    .collect::<Vec<_>>()
             })
             .collect();
         out.sort();
