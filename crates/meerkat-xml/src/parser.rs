@@ -33,6 +33,11 @@
 //! - DTDs, comments and processing instructions are `RestrictedXml` (RFC 6120 §11.1), so only the
 //!   five predefined entities and character references exist.
 //! - A self-closed header (`<stream:stream .../>`) yields `Open` then `Close`.
+//! - An element with the `xml:` prefix (in the xml namespace) is `NotWellFormed`: Namespaces in
+//!   XML allows it, but it means nothing and cannot be written back with a default namespace.
+//! - A declaration `xmlns:p` is kept as an attribute when an attribute of the same element has
+//!   prefix `p` (see `tree.rs`), so the element serialises on its own.
+//! - The per-element limits (attributes, name length) apply to the stream header too.
 
 use crate::tree::{self, is_ws, may_start_name, nwf};
 use crate::Element;

@@ -357,6 +357,9 @@ fn make_element<'a>(
 
     let ns = match qname.split_once(':') {
         Some(("xmlns", _)) => return Err(nwf("element with the xmlns prefix")),
+        // Allowed by Namespaces in XML but meaningless, and not writable with a default
+        // namespace declaration (which may not name the xml namespace): rejected.
+        Some(("xml", _)) => return Err(nwf("element in the xml namespace")),
         Some((prefix, _)) => scope.lookup(prefix).ok_or_else(|| nwf("undeclared prefix"))?,
         None => scope.lookup("").unwrap_or_default(),
     };

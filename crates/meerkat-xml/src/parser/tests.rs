@@ -369,6 +369,8 @@ fn not_well_formed() {
         "<m xmlns:xmlns='urn:x'/>",
         "<m xmlns='http://www.w3.org/2000/xmlns/'/>",
         "<xmlns:m/>",
+        "<xml:m/>",
+        "<m><xml:lang/></m>",
         "<m xmlns:a='u' xmlns:b='u' a:x='1' b:x='2'/>",
         "<m><foo:a xmlns:foo='u'/><foo:b/></m>",
     ] {
