@@ -1,0 +1,424 @@
+//! A population of simulated users in one process: ramped logins, idle sessions, and the
+//! "Scaling a Mongoose" chat behaviour (one short timestamped message to a random online user
+//! every period, first one at a uniformly random offset so the load is flat, not bursty).
+//!
+//! Each user is one tokio task owning its connection: no per-user channel or buffer besides the
+//! stream's own. The scenario drives all tasks at once through a `watch` channel of [`Phase`]s.
+//! Recipients are drawn from the users online in this process; with worker processes each worker
+//! is its own population, so messages stay within a worker (the server's routing work is the
+//! same whichever local session a message goes to).
+
+use crate::stats::{body_timestamp, latency_us, unix_nanos, Stats};
+use crate::xmpp::client::{self, AuthMech, ClientConfig, ClientCtx};
+use crate::xmpp::keycache::KeyCache;
+use crate::xmpp::stream::{connect_tcp, escape, Event, XmppStream};
+use meerkat_xml::Element;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+/// How many login failures are printed with their reason before only counting them.
+const FAILURES_PRINTED: u64 = 10;
+
+/// Everything a process needs to run users; also the first message to a worker process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserConfig {
+    /// Server address (checked to be loopback).
+    pub target: SocketAddr,
+    /// Source addresses, used round-robin by user index; empty: the kernel chooses.
+    pub source_ips: Vec<IpAddr>,
+    /// XMPP domain.
+    pub domain: String,
+    /// Negotiate STARTTLS.
+    pub starttls: bool,
+    /// SASL mechanism.
+    pub mech: AuthMech,
+    /// Resource bound by every session.
+    pub resource: String,
+    /// Username prefix: user `i` is `{prefix}{i}`.
+    pub prefix: String,
+    /// Password of every user.
+    pub password: String,
+    /// Deadline for connect + login of one user.
+    pub login_timeout_ms: u64,
+    /// SCRAM key cache file.
+    pub key_cache: Option<PathBuf>,
+    /// Logins in progress at once; the ramp waits when this many are pending.
+    pub max_pending_logins: usize,
+    /// Chat period per user; `None`: sessions stay idle.
+    pub chat_period_ms: Option<u64>,
+}
+
+impl UserConfig {
+    /// The client context (TLS connector, key cache) for these settings.
+    pub fn client_ctx(&self) -> anyhow::Result<ClientCtx> {
+        let keys = match &self.key_cache {
+            Some(p) => KeyCache::with_file(p)?,
+            None => KeyCache::in_memory(),
+        };
+        Ok(ClientCtx {
+            cfg: ClientConfig {
+                domain: self.domain.clone(),
+                starttls: self.starttls,
+                mech: self.mech,
+                resource: self.resource.clone(),
+            },
+            tls: if self.starttls { Some(crate::xmpp::tls::connector()?) } else { None },
+            keys,
+        })
+    }
+
+    /// Username of user `idx`.
+    pub fn username(&self, idx: u64) -> String {
+        format!("{}{}", self.prefix, idx)
+    }
+
+    /// Source address for user `idx`.
+    pub fn source_ip(&self, idx: u64) -> Option<IpAddr> {
+        if self.source_ips.is_empty() {
+            return None;
+        }
+        let i = usize::try_from(idx % self.source_ips.len() as u64).unwrap_or(0);
+        self.source_ips.get(i).copied()
+    }
+}
+
+/// What every user task should be doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Log in and (with chat) send.
+    Run,
+    /// Stop sending, keep receiving (the grace period before counting losses).
+    StopSending,
+    /// Close every session.
+    Close,
+}
+
+/// Users online in this process, for picking recipients.
+#[derive(Default)]
+struct Online {
+    // Read on every send, written on login and disconnect; std lock, never held across await.
+    users: RwLock<Vec<u64>>,
+}
+
+impl Online {
+    fn add(&self, idx: u64) {
+        if let Ok(mut u) = self.users.write() {
+            u.push(idx);
+        }
+    }
+
+    fn remove(&self, idx: u64) {
+        if let Ok(mut u) = self.users.write() {
+            if let Some(pos) = u.iter().position(|&x| x == idx) {
+                u.swap_remove(pos);
+            }
+        }
+    }
+
+    /// A random online user other than `me`.
+    fn random_other(&self, me: u64) -> Option<u64> {
+        let u = self.users.read().ok()?;
+        if u.len() < 2 {
+            return None;
+        }
+        let mut rng = rand::thread_rng();
+        loop {
+            let pick = *u.get(rng.gen_range(0..u.len()))?;
+            if pick != me {
+                return Some(pick);
+            }
+        }
+    }
+}
+
+/// Counts down the logins of one ramp batch.
+struct Batch {
+    remaining: AtomicUsize,
+    done: Notify,
+}
+
+impl Batch {
+    fn resolved(&self) {
+        if self.remaining.fetch_sub(1, Relaxed) == 1 {
+            self.done.notify_waiters();
+        }
+    }
+
+    async fn wait(&self) {
+        loop {
+            let notified = self.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.remaining.load(Relaxed) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct Shared {
+    cfg: UserConfig,
+    ctx: ClientCtx,
+    stats: Arc<Stats>,
+    online: Online,
+    phase: watch::Sender<Phase>,
+    pending: Semaphore,
+    tasks: TaskTracker,
+    next_msg_id: AtomicU64,
+    failures_printed: AtomicU64,
+    /// `{prefix}` and `@{domain}` escaped once, for building `to` attributes without escaping
+    /// per message.
+    prefix_esc: String,
+    at_domain_esc: String,
+}
+
+/// The users of one process. Cheap to clone: all clones drive the same users.
+#[derive(Clone)]
+pub struct Population {
+    shared: Arc<Shared>,
+}
+
+impl Population {
+    /// A population with no users yet.
+    pub fn new(cfg: UserConfig, stats: Arc<Stats>) -> anyhow::Result<Self> {
+        let ctx = cfg.client_ctx()?;
+        let (phase, _) = watch::channel(Phase::Run);
+        let pending = Semaphore::new(cfg.max_pending_logins.max(1));
+        Ok(Population {
+            shared: Arc::new(Shared {
+                prefix_esc: escape(&cfg.prefix),
+                at_domain_esc: format!("@{}", escape(&cfg.domain)),
+                cfg,
+                ctx,
+                stats,
+                online: Online::default(),
+                phase,
+                pending,
+                tasks: TaskTracker::new(),
+                next_msg_id: AtomicU64::new(0),
+                failures_printed: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Logs in users `first..first+count` at `rate` logins per second and returns when every
+    /// one of them has logged in or failed.
+    pub async fn add_users(&self, first: u64, count: u64, rate: f64) {
+        if count == 0 {
+            return;
+        }
+        let batch = Arc::new(Batch {
+            remaining: AtomicUsize::new(usize::try_from(count).unwrap_or(usize::MAX)),
+            done: Notify::new(),
+        });
+        let start = Instant::now();
+        let rate = if rate > 0.0 { rate } else { f64::MAX };
+        for k in 0..count {
+            if *self.shared.phase.borrow() == Phase::Close {
+                // Logins never started still count as resolved, so waiters return.
+                for _ in k..count {
+                    batch.resolved();
+                }
+                break;
+            }
+            let due = start + Duration::from_secs_f64((k as f64 / rate).min(1e9));
+            tokio::time::sleep_until(due).await;
+            let permit = match self.shared.pending.acquire().await {
+                Ok(p) => p,
+                Err(_) => break,
+            };
+            permit.forget();
+            let shared = self.shared.clone();
+            let batch = batch.clone();
+            self.shared.tasks.spawn(run_user(shared, first + k, batch));
+        }
+        batch.wait().await;
+    }
+
+    /// Moves every user to `phase`.
+    pub fn set_phase(&self, phase: Phase) {
+        self.shared.phase.send_replace(phase);
+    }
+
+    /// Closes every session and waits for the tasks to end.
+    pub async fn close(&self) {
+        self.set_phase(Phase::Close);
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+
+    /// Connects and logs in user `idx` within the login timeout.
+    pub async fn connect_user(&self, idx: u64) -> anyhow::Result<XmppStream> {
+        connect_and_login(&self.shared, idx).await
+    }
+
+    /// Statistics sink.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.shared.stats
+    }
+
+    /// A receiver of phase changes.
+    pub fn phase(&self) -> watch::Receiver<Phase> {
+        self.shared.phase.subscribe()
+    }
+
+    /// Handles one incoming stanza as every simulated client does (records latencies, answers
+    /// IQs); returns the number of timestamped messages it held (0 or 1).
+    pub async fn handle_stanza(&self, s: &mut XmppStream, el: &Element) -> u64 {
+        handle_stanza(&self.shared, s, el).await
+    }
+
+    /// Writes a chat message with a timestamped body to user `to_idx`.
+    pub async fn send_message(&self, s: &mut XmppStream, to_idx: u64) -> anyhow::Result<()> {
+        send_message(&self.shared, s, to_idx).await
+    }
+}
+
+async fn connect_and_login(shared: &Shared, idx: u64) -> anyhow::Result<XmppStream> {
+    let user = shared.cfg.username(idx);
+    let timeout = Duration::from_millis(shared.cfg.login_timeout_ms);
+    let attempt = async {
+        let tcp = connect_tcp(shared.cfg.target, shared.cfg.source_ip(idx)).await?;
+        let mut s = XmppStream::new(tcp);
+        client::login(&shared.ctx, &mut s, &user, &shared.cfg.password).await?;
+        anyhow::Ok(s)
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r.map_err(|e| anyhow::anyhow!("{user}: {e}")),
+        Err(_) => Err(anyhow::anyhow!("{user}: login timed out after {timeout:?}")),
+    }
+}
+
+async fn run_user(shared: Arc<Shared>, idx: u64, batch: Arc<Batch>) {
+    let result = connect_and_login(&shared, idx).await;
+    shared.pending.add_permits(1);
+    batch.resolved();
+    let mut s = match result {
+        Ok(s) => s,
+        Err(e) => {
+            shared.stats.login_failed();
+            if shared.failures_printed.fetch_add(1, Relaxed) < FAILURES_PRINTED {
+                eprintln!("login failed: {e:#}");
+            }
+            return;
+        }
+    };
+    shared.stats.login_ok();
+    shared.online.add(idx);
+    let unexpected = session_loop(&shared, idx, &mut s).await;
+    shared.online.remove(idx);
+    shared.stats.session_ended(unexpected);
+}
+
+/// Runs a logged-in session until the scenario closes it (false) or the server does (true).
+async fn session_loop(shared: &Shared, idx: u64, s: &mut XmppStream) -> bool {
+    let mut phase = shared.phase.subscribe();
+    let initial = *phase.borrow_and_update();
+    if initial == Phase::Close {
+        // The run closed while this login was in flight: no change will be signalled.
+        s.close().await;
+        return false;
+    }
+    let period = shared.cfg.chat_period_ms.map(Duration::from_millis);
+    let mut sending = period.is_some() && initial == Phase::Run;
+    let period = period.unwrap_or(Duration::from_secs(3600));
+    let offset = period.mul_f64(rand::thread_rng().gen::<f64>());
+    let mut next_send = Instant::now() + offset;
+    let timer = tokio::time::sleep_until(next_send);
+    tokio::pin!(timer);
+    loop {
+        tokio::select! {
+            changed = phase.changed() => {
+                let now = if changed.is_ok() { *phase.borrow_and_update() } else { Phase::Close };
+                match now {
+                    Phase::Run => {}
+                    Phase::StopSending => sending = false,
+                    Phase::Close => {
+                        s.close().await;
+                        return false;
+                    }
+                }
+            }
+            ev = s.next_event() => match ev {
+                Ok(Event::Stanza(el)) => {
+                    handle_stanza(shared, s, &el).await;
+                }
+                Ok(Event::Open) => {}
+                Ok(Event::Close | Event::Eof) | Err(_) => return true,
+            },
+            () = &mut timer, if sending => {
+                if let Some(to) = shared.online.random_other(idx) {
+                    if send_message(shared, s, to).await.is_err() {
+                        return true;
+                    }
+                }
+                next_send += period;
+                // After a stall, skip the missed sends rather than bursting to catch up.
+                let now = Instant::now();
+                if next_send < now {
+                    next_send = now + period;
+                }
+                timer.as_mut().reset(next_send);
+            }
+        }
+    }
+}
+
+async fn send_message(shared: &Shared, s: &mut XmppStream, to_idx: u64) -> anyhow::Result<()> {
+    let id = shared.next_msg_id.fetch_add(1, Relaxed);
+    let t = unix_nanos();
+    s.send_with(|b| {
+        // Writes into a Vec cannot fail.
+        let _ = write!(
+            b,
+            "<message to='{}{}{}' type='chat'><body>t={} id={}</body></message>",
+            shared.prefix_esc, to_idx, shared.at_domain_esc, t, id
+        );
+    })
+    .await?;
+    shared.stats.sent();
+    Ok(())
+}
+
+async fn handle_stanza(shared: &Shared, s: &mut XmppStream, el: &Element) -> u64 {
+    const NS_CLIENT: &str = "jabber:client";
+    match el.name.as_str() {
+        "message" => {
+            if el.attr("type") == Some("error") {
+                shared.stats.message_error();
+                return 0;
+            }
+            let Some(body) = el.get_child("body", NS_CLIENT) else { return 0 };
+            let Some(sent) = body_timestamp(&body.text()) else { return 0 };
+            shared.stats.received(latency_us(sent, unix_nanos()));
+            1
+        }
+        "iq" if matches!(el.attr("type"), Some("get" | "set")) => {
+            // Answer so servers that ping idle clients (XEP-0199) do not drop them; anything
+            // else is politely refused.
+            let id = escape(el.attr("id").unwrap_or(""));
+            let to = el.attr("from").map(|f| format!(" to='{}'", escape(f))).unwrap_or_default();
+            let reply = if el.has_child("ping", "urn:xmpp:ping") {
+                format!("<iq type='result' id='{id}'{to}/>")
+            } else {
+                format!(
+                    "<iq type='error' id='{id}'{to}><error type='cancel'><service-unavailable \
+                     xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+                )
+            };
+            let _ = s.send_raw(reply.as_bytes()).await;
+            0
+        }
+        _ => 0,
+    }
+}

@@ -1,0 +1,227 @@
+//! One XMPP client connection: a TCP (optionally TLS) transport and a stream parser.
+//!
+//! The server's stream header is the parser's `Open` event: [`meerkat_xml::StreamParser`] is
+//! symmetric, so the server-side parser serves as a client-side one. Memory per connection is
+//! the fixed read buffer ([`READ_BUFFER_BYTES`]), the parser's partial stanza, the write buffer
+//! (reused, so no allocation per sent message) and, with STARTTLS, rustls' buffers.
+//!
+//! Reads are cancel-safe ([`XmppStream::next_event`] only feeds the parser after a read has
+//! completed), so callers may `select!` between reading and their own timers.
+
+use meerkat_xml::{Element, Limits, StreamEvent, StreamParser};
+use std::net::{IpAddr, SocketAddr};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::client::TlsStream;
+
+/// Read buffer per connection. Stanzas in a load test are a few hundred bytes; a larger stanza
+/// just takes several reads.
+pub const READ_BUFFER_BYTES: usize = 2048;
+
+/// What arrived from the server.
+#[derive(Debug)]
+pub enum Event {
+    /// The server's stream header.
+    Open,
+    /// A complete top-level element.
+    Stanza(Element),
+    /// `</stream:stream>`.
+    Close,
+    /// The server closed the TCP connection.
+    Eof,
+}
+
+/// Why a connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// Socket error.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server sent XML the parser refused.
+    #[error("xml: {0}")]
+    Xml(#[from] meerkat_xml::XmlError),
+}
+
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Transient state while the TCP stream is handed to the TLS handshake.
+    Upgrading,
+}
+
+/// A client stream to an XMPP server.
+pub struct XmppStream {
+    io: Transport,
+    parser: StreamParser,
+    read_buf: Box<[u8]>,
+    /// Reused for every write, so sending a message does not allocate once warmed up.
+    write_buf: Vec<u8>,
+}
+
+/// Opens a TCP connection from `source` (port chosen by the kernel) to `target`.
+///
+/// `IP_BIND_ADDRESS_NO_PORT` defers the choice of source port to `connect`, so the kernel can
+/// reuse a port for different destinations and the ~28k ephemeral ports per source address
+/// are only a limit per (source, destination) pair.
+pub async fn connect_tcp(target: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let socket = match target {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if let Some(ip) = source {
+        set_bind_no_port(&socket);
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    // Small kernel buffers: thousands of idle sockets should not reserve megabytes each.
+    socket.set_recv_buffer_size(16 * 1024)?;
+    socket.set_send_buffer_size(16 * 1024)?;
+    let stream = socket.connect(target).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+#[cfg(target_os = "linux")]
+fn set_bind_no_port(socket: &TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket fd owned by `socket`, a pointer to a live c_int and its size.
+    // Failure only means the kernel picks the port at bind time, as without the option.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_bind_no_port(_socket: &TcpSocket) {}
+
+/// Parser limits for what servers send us: generous, since servers are trusted here, but finite.
+fn limits() -> Limits {
+    Limits { max_stanza_bytes: 256 * 1024, ..Limits::default() }
+}
+
+impl XmppStream {
+    /// Wraps a connected TCP stream.
+    pub fn new(tcp: TcpStream) -> Self {
+        XmppStream {
+            io: Transport::Plain(tcp),
+            parser: StreamParser::new(limits()),
+            read_buf: vec![0u8; READ_BUFFER_BYTES].into_boxed_slice(),
+            write_buf: Vec::new(),
+        }
+    }
+
+    /// Sends the opening stream header to `domain` and expects a new server stream
+    /// (initial stream and every restart, RFC 6120 §4.3.3).
+    pub async fn open(&mut self, domain: &str) -> Result<(), StreamError> {
+        self.parser.reset();
+        let header = format!(
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams' to='{}' version='1.0'>",
+            escape(domain)
+        );
+        self.send_raw(header.as_bytes()).await
+    }
+
+    /// Upgrades to TLS after `<proceed/>` (RFC 6120 §5.4.3.3).
+    pub async fn start_tls(
+        &mut self,
+        connector: &tokio_rustls::TlsConnector,
+        domain: &str,
+    ) -> Result<(), StreamError> {
+        let Transport::Plain(tcp) = std::mem::replace(&mut self.io, Transport::Upgrading) else {
+            return Err(StreamError::Io(std::io::Error::other("TLS already active")));
+        };
+        let name = rustls_pki_types::ServerName::try_from(domain.to_owned())
+            .map_err(|e| std::io::Error::other(format!("server name {domain}: {e}")))?;
+        let tls = connector.connect(name, tcp).await?;
+        self.io = Transport::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    /// Writes bytes and flushes.
+    pub async fn send_raw(&mut self, data: &[u8]) -> Result<(), StreamError> {
+        match &mut self.io {
+            Transport::Plain(s) => s.write_all(data).await?,
+            Transport::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await?;
+            }
+            Transport::Upgrading => return Err(closed()),
+        }
+        Ok(())
+    }
+
+    /// Builds a stanza in the reused write buffer with `build`, then sends it.
+    pub async fn send_with(&mut self, build: impl FnOnce(&mut Vec<u8>)) -> Result<(), StreamError> {
+        let mut buf = std::mem::take(&mut self.write_buf);
+        buf.clear();
+        build(&mut buf);
+        let res = self.send_raw(&buf).await;
+        self.write_buf = buf;
+        res
+    }
+
+    /// Next event from the server; waits for bytes as needed.
+    pub async fn next_event(&mut self) -> Result<Event, StreamError> {
+        loop {
+            if let Some(ev) = self.parser.next_event()? {
+                return Ok(match ev {
+                    StreamEvent::Open(_) => Event::Open,
+                    StreamEvent::Stanza(el) => Event::Stanza(el),
+                    StreamEvent::Close => Event::Close,
+                });
+            }
+            let n = match &mut self.io {
+                Transport::Plain(s) => s.read(&mut self.read_buf).await?,
+                Transport::Tls(s) => s.read(&mut self.read_buf).await?,
+                Transport::Upgrading => return Err(closed()),
+            };
+            if n == 0 {
+                return Ok(Event::Eof);
+            }
+            self.parser.feed(self.read_buf.get(..n).unwrap_or_default());
+        }
+    }
+
+    /// Next top-level element, skipping a stream header; a close or EOF is an error.
+    pub async fn next_stanza(&mut self) -> Result<Element, StreamError> {
+        loop {
+            match self.next_event().await? {
+                Event::Open => continue,
+                Event::Stanza(el) => return Ok(el),
+                Event::Close | Event::Eof => return Err(closed()),
+            }
+        }
+    }
+
+    /// Closes the stream politely (`</stream:stream>`), then shuts the socket down.
+    pub async fn close(&mut self) {
+        let _ = self.send_raw(b"</stream:stream>").await;
+        match &mut self.io {
+            Transport::Plain(s) => {
+                let _ = s.shutdown().await;
+            }
+            Transport::Tls(s) => {
+                let _ = s.shutdown().await;
+            }
+            Transport::Upgrading => {}
+        }
+    }
+}
+
+fn closed() -> StreamError {
+    StreamError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "stream closed"))
+}
+
+/// Escapes text for an attribute or element body.
+pub fn escape(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    meerkat_xml::escape::escape_attr(&mut out, s);
+    String::from_utf8(out).unwrap_or_default()
+}
