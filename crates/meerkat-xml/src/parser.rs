@@ -451,16 +451,28 @@ impl StreamParser {
                 _ if may_start_name(b) => self.advance(Scan::StartTag { slash: false }),
                 _ => return Err(nwf("invalid character after '<'")),
             },
-            Scan::StartTag { slash } => match b {
-                b'\'' | b'"' => self.advance(Scan::AttrValue { quote: b }),
-                b'<' => return Err(nwf("'<' inside a tag")),
-                b'>' => {
-                    self.pos += 1;
-                    return self.tag_closed(slash);
+            Scan::StartTag { mut slash } => {
+                // Hot: names and spaces of a tag, in one loop over what has arrived.
+                for (i, &b) in window.iter().enumerate() {
+                    match b {
+                        b'\'' | b'"' => {
+                            self.pos += i + 1;
+                            self.scan = Scan::AttrValue { quote: b };
+                            return Ok(None);
+                        }
+                        b'>' => {
+                            self.pos += i + 1;
+                            return self.tag_closed(slash);
+                        }
+                        b'<' => return Err(nwf("'<' inside a tag")),
+                        _ if slash => return Err(nwf("'/' not followed by '>' in a tag")),
+                        b'/' => slash = true,
+                        _ => {}
+                    }
                 }
-                _ if slash => return Err(nwf("'/' not followed by '>' in a tag")),
-                _ => self.advance(Scan::StartTag { slash: b == b'/' }),
-            },
+                self.pos = end;
+                self.scan = Scan::StartTag { slash };
+            }
             Scan::AttrValue { quote } => match memchr::memchr(quote, window) {
                 Some(i) => {
                     self.pos += i + 1;

@@ -65,16 +65,24 @@ pub(crate) fn may_start_name(b: u8) -> bool {
 /// Rejects C0 controls other than tab, LF and CR, and U+FFFE / U+FFFF (XML 1.0 `Char`).
 /// Surrogates and other invalid sequences are left to the UTF-8 check.
 fn check_chars(bytes: &[u8]) -> Result<(), XmlError> {
-    for (i, &b) in bytes.iter().enumerate() {
-        if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
-            return Err(nwf("character not allowed in XML"));
+    // Hot: a tight search for the rare suspicious bytes, then a closer look at each.
+    let mut i = 0;
+    while let Some(off) =
+        bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b < 0x20 || b == 0xEF))
+    {
+        let at = i + off;
+        match bytes.get(at) {
+            Some(b'\t' | b'\n' | b'\r') => {}
+            Some(0xEF) => {
+                if bytes.get(at + 1) == Some(&0xBF)
+                    && matches!(bytes.get(at + 2), Some(0xBE | 0xBF))
+                {
+                    return Err(nwf("character U+FFFE/U+FFFF not allowed in XML"));
+                }
+            }
+            _ => return Err(nwf("character not allowed in XML")),
         }
-        if b == 0xEF
-            && bytes.get(i + 1) == Some(&0xBF)
-            && matches!(bytes.get(i + 2), Some(0xBE | 0xBF))
-        {
-            return Err(nwf("character U+FFFE/U+FFFF not allowed in XML"));
-        }
+        i = at + 1;
     }
     Ok(())
 }
@@ -220,12 +228,29 @@ impl<'a> Cursor<'a> {
     /// A QName: NCName or NCName ':' NCName.
     fn qname(&mut self, max_bytes: usize) -> Result<&'a str, XmlError> {
         let rest = self.rest();
-        let mut chars = rest.char_indices();
-        match chars.next() {
-            Some((_, c)) if is_name_start(c) => {}
+        let bytes = rest.as_bytes();
+        // Fast path over ASCII name characters; the full check takes over at the first
+        // non-ASCII byte.
+        let ascii_end = bytes
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')))
+            .unwrap_or(bytes.len());
+        match bytes.first() {
+            Some(&b) if b.is_ascii_alphabetic() || b == b'_' => {}
+            Some(&b) if b >= 0x80 && rest.chars().next().is_some_and(is_name_start) => {}
             _ => return Err(nwf("expected a name")),
         }
-        let end = chars.find(|&(_, c)| !is_name_char(c)).map_or(rest.len(), |(i, _)| i);
+        let end = match bytes.get(ascii_end) {
+            Some(&b) if b >= 0x80 => {
+                let tail = sub(rest, ascii_end, rest.len());
+                ascii_end
+                    + tail
+                        .char_indices()
+                        .find(|&(_, c)| !is_name_char(c))
+                        .map_or(tail.len(), |(i, _)| i)
+            }
+            _ => ascii_end,
+        };
         if end > max_bytes {
             return Err(XmlError::LimitExceeded("name length"));
         }
@@ -442,15 +467,17 @@ pub(crate) fn build_element(
             Some(b'<') => match cur.peek_at(1) {
                 Some(b'/') => {
                     cur.i += 2;
-                    let name = cur.qname(limits.max_name_bytes)?;
-                    cur.skip_ws();
-                    cur.expect(b'>', "expected '>' in end tag")?;
                     let Some(mut open) = stack.pop() else {
                         return Err(nwf("end tag without start tag"));
                     };
-                    if name != open.qname {
+                    // The start tag's qname was validated: comparing bytes is enough (a longer
+                    // name fails at the '>' check below).
+                    if !cur.rest().starts_with(open.qname) {
                         return Err(nwf("mismatched end tag"));
                     }
+                    cur.i += open.qname.len();
+                    cur.skip_ws();
+                    cur.expect(b'>', "mismatched end tag or no '>' in end tag")?;
                     flush_text(&mut text, &mut open.el);
                     scope.local.truncate(open.scope_len);
                     match stack.last_mut() {
