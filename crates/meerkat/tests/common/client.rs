@@ -21,6 +21,8 @@ use tokio_rustls::client::TlsStream;
 
 /// How long a receive waits by default.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write may block before the test gives up on it.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SASL mechanism used by a login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,9 +200,17 @@ impl Client {
     // ----- sending -----
 
     /// Sends bytes; an error means the node closed the connection.
+    ///
+    /// A write blocked for [`SEND_TIMEOUT`] (the node stopped reading us) is an error too.
     pub async fn try_send_bytes(&mut self, data: &[u8]) -> std::io::Result<()> {
         match self.conn.as_mut() {
-            Some(c) => c.write_all(data).await,
+            Some(c) => match tokio::time::timeout(SEND_TIMEOUT, c.write_all(data)).await {
+                Ok(r) => r,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("write blocked for {SEND_TIMEOUT:?}: the node is not reading"),
+                )),
+            },
             None => Err(std::io::Error::new(std::io::ErrorKind::NotConnected, "no connection")),
         }
     }
@@ -724,6 +734,15 @@ impl Client {
                     break;
                 }
             }
+        }
+    }
+
+    /// The underlying plain TCP connection, for tests that need to read and write it
+    /// concurrently (e.g. a flooding sender that must keep reading its bounces).
+    pub fn into_tcp(mut self) -> TcpStream {
+        match self.conn.take() {
+            Some(Conn::Plain(tcp)) => tcp,
+            _ => panic!("{}: into_tcp on a connection that is not plain TCP", self.name),
         }
     }
 
