@@ -154,6 +154,15 @@ impl ServerBuilder {
             ));
         }
         s.push_str(&format!("[admin]\nport = {admin_port}\n\n"));
+        // Other endpoints with a fixed default port (e.g. [metrics] on 9091) would collide
+        // between parallel test nodes: give each a free port unless the test sets it. The
+        // sections are read from `meerkat print-config`, so this works whether or not the
+        // binary under test has them.
+        for section in extra_port_sections() {
+            if !self.extra.contains(&format!("[{section}]")) {
+                s.push_str(&format!("[{section}]\nport = {}\n\n", free_port()));
+            }
+        }
         s.push_str(&self.extra);
         s
     }
@@ -170,6 +179,36 @@ impl ServerBuilder {
         }
         panic!("meerkat did not start (3 attempts); last attempt:\n{last_err}");
     }
+}
+
+/// Top-level config sections other than `[admin]` that have a `port` key, read once from
+/// `meerkat print-config` (the defaults), so the harness keeps up as endpoints are added.
+fn extra_port_sections() -> &'static [String] {
+    static SECTIONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SECTIONS.get_or_init(|| {
+        let out = Command::new(meerkat_bin())
+            .arg("print-config")
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .output();
+        let Ok(out) = out else { return Vec::new() };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut found: Vec<String> = Vec::new();
+        let mut current: Option<String> = None;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with("[[") {
+                current = None;
+            } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                current = (!name.contains('.') && name != "admin").then(|| name.to_string());
+            } else if let Some(name) = &current {
+                let key = line.split('=').next().unwrap_or_default().trim();
+                if key == "port" && !found.contains(name) {
+                    found.push(name.clone());
+                }
+            }
+        }
+        found
+    })
 }
 
 /// A running node; killed (SIGKILL) and its data directory removed on drop. When the test is
