@@ -44,6 +44,8 @@ pub struct Config {
     pub modules: Modules,
     /// Admin HTTP API (used by the `meerkat` admin commands).
     pub admin: Admin,
+    /// Prometheus metrics endpoint.
+    pub metrics: Metrics,
 }
 
 /// `[general]`
@@ -346,5 +348,24 @@ pub struct Admin {
 impl Default for Admin {
     fn default() -> Self {
         Admin { ip_address: IpAddr::from([127, 0, 0, 1]), port: 5551 }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Serve `GET /metrics` in the Prometheus text format.
+    pub enabled: bool,
+    /// Address of the metrics endpoint (no authentication: keep it on loopback or a private
+    /// network).
+    pub ip_address: IpAddr,
+    /// Port of the metrics endpoint (MongooseIM's default is 9091 too).
+    pub port: u16,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { enabled: true, ip_address: IpAddr::from([127, 0, 0, 1]), port: 9091 }
     }
 }

@@ -121,6 +121,17 @@ fn listeners(config: &Config, file: &Path) -> Result<(), ConfigError> {
         ));
     }
     let mut seen: Vec<(String, (IpAddr, u16))> = Vec::new();
+    if config.metrics.enabled {
+        let metrics = (config.metrics.ip_address, config.metrics.port);
+        if collides(metrics, admin) {
+            return Err(ConfigError::invalid(
+                file,
+                "metrics.port",
+                format!("{}:{} is also the admin API's address", metrics.0, metrics.1),
+            ));
+        }
+        seen.push(("metrics".into(), metrics));
+    }
     for (i, listener) in config.listen.c2s.iter().enumerate() {
         let key = format!("listen.c2s[{i}]");
         if listener.backlog == 0 {

@@ -14,6 +14,7 @@ pub mod addr;
 pub mod admin_ops;
 pub mod auth_limits;
 pub mod c2s;
+pub mod metrics;
 pub mod modules;
 pub mod router;
 pub mod server;
@@ -45,6 +46,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let tls = tls::setup(&config)?;
+    let prometheus = metrics::install()?;
     let server: ServerRef = Arc::new(Server {
         auth_failures: auth_limits::FailureLimiter::new(config.auth.max_failures_per_minute),
         config,
@@ -71,6 +73,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let admin_listener = tokio::net::TcpListener::bind(admin_addr)
         .await
         .with_context(|| format!("binding admin API {admin_addr}"))?;
+    let admin_bound = admin_listener.local_addr()?;
+    // With `port = 0` the CLI cannot learn the port from the config: it reads this file.
+    meerkat_admin::endpoint::write(&data_dir, admin_bound)
+        .with_context(|| format!("writing admin address in {}", data_dir.display()))?;
     let token = meerkat_admin::token::create(&data_dir)
         .with_context(|| format!("writing admin token in {}", data_dir.display()))?;
     let ops: Arc<dyn meerkat_admin::AdminOps> =
@@ -90,7 +96,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::error!(what = "admin_api_failed", error = %e);
         }
     });
-    tracing::info!(what = "node_started", node = %server.config.general.node_name, admin = %admin_addr,
+    if server.config.metrics.enabled {
+        let addr =
+            std::net::SocketAddr::new(server.config.metrics.ip_address, server.config.metrics.port);
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding metrics endpoint {addr}"))?;
+        let bound = l.local_addr()?;
+        tracing::info!(what = "metrics_listening", addr = %bound);
+        if let Ok(mut v) = server.listeners.lock() {
+            v.push(format!("metrics http://{bound}/metrics"));
+        }
+        server.tasks.spawn(metrics::serve(server.clone(), l, prometheus));
+    }
+    tracing::info!(what = "node_started", node = %server.config.general.node_name, admin = %admin_bound,
         hosts = ?server.config.general.hosts);
     wait_for_stop(&server).await;
     tracing::info!(what = "node_stopping", sessions = server.sessions.len());

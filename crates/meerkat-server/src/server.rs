@@ -69,6 +69,7 @@ impl Server {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(msg)) => {
                 entry.overflow.cancel();
+                crate::metrics::get().queue_overflows.increment(1);
                 tracing::warn!(what = "session_queue_overflow", resource = %entry.resource);
                 Err(DeliveryError::Overflow(unbox(msg)))
             }

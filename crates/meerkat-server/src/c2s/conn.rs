@@ -112,6 +112,7 @@ impl Conn {
             return Err(ConnEnd::Eof);
         }
         self.bytes_in += n as u64;
+        crate::metrics::get().bytes_in.increment(n as u64);
         Ok(())
     }
 
@@ -139,6 +140,10 @@ impl Conn {
             self.out.extend_from_slice(el.name.as_bytes());
             self.out.push(b'>');
         } else {
+            if el.ns == ns::CLIENT {
+                crate::metrics::get().stanzas_out[crate::metrics::kind_index(&el.name)]
+                    .increment(1);
+            }
             el.write_to(&mut self.out, ns::CLIENT);
         }
     }
@@ -153,6 +158,7 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
+        crate::metrics::get().bytes_out.increment(self.out.len() as u64);
         let r = self.io.write_all(&self.out).await;
         self.out.clear();
         // Give the memory of a burst back; steady small writes keep a small buffer.

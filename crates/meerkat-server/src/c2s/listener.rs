@@ -42,6 +42,7 @@ pub async fn serve(server: ServerRef, listener: TcpListener, cfg: C2sListener) {
         let (tcp, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
+                crate::metrics::get().accept_errors.increment(1);
                 // Out of descriptors (EMFILE/ENFILE) or kernel memory: existing sessions keep
                 // running; we pause accepting, and log at most once a second.
                 let now = std::time::Instant::now();
@@ -58,6 +59,7 @@ pub async fn serve(server: ServerRef, listener: TcpListener, cfg: C2sListener) {
                 continue;
             }
         };
+        crate::metrics::get().connections.increment(1);
         let _ = tcp.set_nodelay(true);
         let server2 = server.clone();
         let mode = cfg.tls_mode;

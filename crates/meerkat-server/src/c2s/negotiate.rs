@@ -373,11 +373,13 @@ async fn sasl(
                 }
                 conn.queue(&b64_element("success", &additional_data));
                 conn.flush().await.map_err(ConnEnd::Io)?;
+                crate::metrics::get().logins.increment(1);
                 tracing::info!(what = "login", user = %user, host = %host, mechanism = mechanism.name(), peer = %conn.peer);
                 return Ok(Some(user));
             }
             SaslStep::Failure(f) => {
                 server.auth_failures.record_failure(ip, std::time::Instant::now());
+                crate::metrics::get().login_failures.increment(1);
                 tracing::warn!(what = "auth_failed", peer = %conn.peer, mechanism = mechanism.name(), condition = f.condition());
                 conn.queue(&sasl_failure(f.condition(), None));
                 conn.flush().await.map_err(ConnEnd::Io)?;

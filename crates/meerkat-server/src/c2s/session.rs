@@ -91,13 +91,13 @@ pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
             leftovers.push(el);
         }
     }
-    if state.available {
-        let status = String::new();
+    if state.available || !state.directed.is_empty() {
         presence::broadcast_unavailable(&server, &me, &mut state, None).await;
-        let last = LastActivity { seconds: chrono::Utc::now().timestamp(), status };
-        let _ = server.storage.last.set_last(&host, &me.user, &last).await;
-    } else if !state.directed.is_empty() {
-        presence::broadcast_unavailable(&server, &me, &mut state, None).await;
+    }
+    let last =
+        LastActivity { seconds: chrono::Utc::now().timestamp(), status: state.last_status.clone() };
+    if let Err(e) = server.storage.last.set_last(&host, &me.user, &last).await {
+        tracing::error!(what = "last_activity_write_failed", error = %e);
     }
     // Messages queued but never written go back through the router: to another resource, or
     // to offline storage. Nothing accepted is dropped silently.
@@ -224,11 +224,25 @@ async fn handle(
     conn: &mut Conn,
     me: &Me,
     state: &mut SessionPresence,
-    mut el: Element,
+    el: Element,
 ) -> Option<End> {
     if el.ns != ns::CLIENT || !matches!(el.name.as_str(), "message" | "presence" | "iq") {
         return Some(End::Error(StreamError::new(C::UnsupportedStanzaType)));
     }
+    let started = std::time::Instant::now();
+    crate::metrics::get().stanzas_in[crate::metrics::kind_index(&el.name)].increment(1);
+    let end = handle_stanza(server, conn, me, state, el).await;
+    crate::metrics::get().route_seconds.record(started.elapsed().as_secs_f64());
+    end
+}
+
+async fn handle_stanza(
+    server: &ServerRef,
+    conn: &mut Conn,
+    me: &Me,
+    state: &mut SessionPresence,
+    mut el: Element,
+) -> Option<End> {
     // RFC 6120 §8.1.2.1: the server stamps the sender's full JID, whatever the client claimed.
     el.set_attr("from", me.full());
     let to = match el.attr("to") {

@@ -40,7 +40,7 @@ pub async fn store_or_bounce(server: &ServerRef, msg: Element, node: &str, domai
     let from = msg.attr("from").unwrap_or_default();
     let now = chrono::Utc::now().timestamp_millis();
     match server.storage.offline.store(domain, node, from, now, &xml, cfg.max_messages).await {
-        Ok(_) => {}
+        Ok(_) => crate::metrics::get().offline_stored.increment(1),
         Err(StorageError::LimitReached { .. }) => {
             let err = StanzaError::new(SEC::ServiceUnavailable)
                 .with_text("The recipient's offline message storage is full");

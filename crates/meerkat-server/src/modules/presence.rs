@@ -22,6 +22,8 @@ pub struct SessionPresence {
     /// Entities that got directed available presence and must get unavailable presence
     /// when the session goes unavailable (RFC 6121 §4.6.3). Bounded by [`MAX_DIRECTED`].
     pub directed: Vec<String>,
+    /// Status text of the last unavailable presence, for last activity (XEP-0012).
+    pub last_status: String,
 }
 
 /// Directed-presence targets remembered per session.
@@ -264,6 +266,7 @@ pub async fn broadcast_unavailable(
         .with_attr("type", "unavailable");
     if let Some(s) = &stanza {
         base.children = s.children.clone();
+        state.last_status = s.get_child("status", ns::CLIENT).map(|e| e.text()).unwrap_or_default();
     }
     if was_available {
         for item in contacts(server, me).await {
