@@ -106,15 +106,18 @@ async fn repeated_failures_from_one_address_are_refused() {
         _ => refused_early = true,
     }
     if refused_early {
+        eprintln!("note: 4th attempt refused before the stream header");
         return;
     }
     let features = c.recv().await;
     if features.is("error", ns::STREAM) {
+        eprintln!("note: 4th attempt refused with {}", xml(&features));
         return; // refused with a stream error before SASL: fine
     }
     match c.auth(Mech::Plain, &alice.name, &alice.password).await {
         Ok(_) => panic!("4th attempt after 3 failures (max_failures_per_minute = 3) succeeded"),
         Err(f) => {
+            eprintln!("note: 4th attempt refused with {}", xml(&f));
             assert!(
                 f.is("failure", ns::SASL) || f.is("error", ns::STREAM),
                 "expected a SASL failure or stream error, got {}",

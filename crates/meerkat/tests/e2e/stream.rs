@@ -162,6 +162,7 @@ async fn starttls_required_marks_required_and_refuses_sasl_before_tls() {
         .await;
     match r {
         Some(e) if e.is("failure", ns::SASL) => {
+            eprintln!("note: SASL before TLS answered with {}", xml(&e));
             assert!(
                 ["encryption-required", "not-authorized", "invalid-mechanism"]
                     .iter()
@@ -171,6 +172,7 @@ async fn starttls_required_marks_required_and_refuses_sasl_before_tls() {
             );
         }
         Some(e) if e.is("error", ns::STREAM) => {
+            eprintln!("note: SASL before TLS answered with {}", xml(&e));
             assert!(
                 ["policy-violation", "not-authorized", "encryption-required"]
                     .iter()
