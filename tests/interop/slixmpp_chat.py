@@ -17,6 +17,7 @@ the missing steps and exits 1 (2 when slixmpp cannot be imported).
 
 import argparse
 import asyncio
+import collections
 import logging
 import ssl
 import sys
@@ -176,8 +177,27 @@ def main():
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)-8s %(name)s %(message)s",
     )
+    # Keep the last debug lines in memory and show them on failure, so a failed CI run says
+    # what was on the wire without flooding the log of a passing one.
+    recent = collections.deque(maxlen=300)
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            recent.append(f"{record.relativeCreated / 1000:8.3f}s {self.format(record)}")
+
+    keep = Keep(level=logging.DEBUG)
+    keep.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    logging.getLogger().addHandler(keep)
+    logging.getLogger().setLevel(logging.DEBUG)
+    for h in logging.getLogger().handlers:
+        if h is not keep:
+            h.setLevel(logging.DEBUG if args.debug else logging.WARNING)
     print(f"slixmpp {slixmpp.__version__}", flush=True)
     ok = asyncio.run(run(args))
+    if not ok:
+        print("--- last slixmpp debug lines ---", file=sys.stderr)
+        for line in recent:
+            print(line[:600], file=sys.stderr)
     print("interop: all steps done" if ok else "interop: FAILED", flush=True)
     sys.exit(0 if ok else 1)
 

@@ -183,7 +183,7 @@ impl ServerBuilder {
 
 /// Top-level config sections other than `[admin]` that have a `port` key, read once from
 /// `meerkat print-config` (the defaults), so the harness keeps up as endpoints are added.
-fn extra_port_sections() -> &'static [String] {
+pub fn extra_port_sections() -> &'static [String] {
     static SECTIONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     SECTIONS.get_or_init(|| {
         let out = Command::new(meerkat_bin())
@@ -209,6 +209,14 @@ fn extra_port_sections() -> &'static [String] {
         }
         found
     })
+}
+
+/// `[section]\nport = N` for every fixed-port endpoint section (see [`extra_port_sections`]).
+pub fn free_port_sections() -> String {
+    extra_port_sections()
+        .iter()
+        .map(|section| format!("[{section}]\nport = {}\n\n", free_port()))
+        .collect()
 }
 
 /// A running node; killed (SIGKILL) and its data directory removed on drop. When the test is

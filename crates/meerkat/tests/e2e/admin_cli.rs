@@ -119,8 +119,9 @@ fn write_config(dir: &std::path::Path, c2s: u16, admin: u16) -> std::path::PathB
     let text = format!(
         "[general]\nhosts = [\"{DOMAIN}\"]\ndata_dir = \"{}\"\n\n\
          [[listen.c2s]]\nip_address = \"127.0.0.1\"\nport = {c2s}\ntls_mode = \"starttls\"\n\n\
-         [admin]\nport = {admin}\n",
-        dir.join("data").display()
+         [admin]\nport = {admin}\n\n{}",
+        dir.join("data").display(),
+        crate::common::free_port_sections()
     );
     std::fs::write(&path, text).expect("write config");
     path

@@ -348,6 +348,30 @@ async fn subscription_request_to_offline_contact_is_delivered_on_each_login_unti
 }
 
 #[tokio::test]
+async fn subscription_request_to_bound_but_not_yet_available_contact_is_delivered_on_presence() {
+    let server = TestServer::start().await;
+    let (a, b) = (server.new_user("alice").await, server.new_user("bob").await);
+    // bob has bound a resource but sent no presence yet (a client fetching its roster first).
+    let mut bob =
+        Client::login_with(server.port(), &b, LoginOpts { presence: None, ..Default::default() })
+            .await;
+    roster_get(&mut bob, None).await;
+    let mut alice = online(&server, &a, "r").await;
+    alice.send(&format!("<presence to='{}' type='subscribe'/>", b.bare())).await;
+    recv_push(&mut alice, &b.bare(), "ask='subscribe'", |i| i.attr("ask") == Some("subscribe"))
+        .await;
+    // RFC 6121 §3.1.3: with no available resource the request is kept and delivered when the
+    // contact becomes available.
+    bob.send("<presence/>").await;
+    let req = bob
+        .recv_where("the subscribe sent before bob's initial presence", |e| {
+            e.name == "presence" && e.attr("type") == Some("subscribe")
+        })
+        .await;
+    assert_eq!(req.attr("from"), Some(a.bare().as_str()), "{}", xml(&req));
+}
+
+#[tokio::test]
 async fn unsubscribe_and_unsubscribed() {
     let server = TestServer::start().await;
     let (a, b) = (server.new_user("alice").await, server.new_user("bob").await);
