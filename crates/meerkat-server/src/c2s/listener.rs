@@ -89,7 +89,8 @@ async fn handle(
 ) {
     let transport = if mode == TlsMode::Tls {
         let deadline = Duration::from_millis(server.config.limits.negotiation_timeout_ms);
-        match tokio::time::timeout(deadline, server.tls.acceptor.accept(tcp)).await {
+        // Boxed: the handshake future is large and over once the session runs.
+        match Box::pin(tokio::time::timeout(deadline, server.tls.acceptor.accept(tcp))).await {
             Ok(Ok(tls)) => Transport::Tls(Box::new(tls)),
             _ => return,
         }
@@ -97,8 +98,10 @@ async fn handle(
         Transport::Plain(tcp)
     };
     let mut conn = Conn::new(transport, StreamParser::new(parser_limits(&server)), peer);
-    match negotiate::negotiate(&server, &mut conn, mode).await {
-        Ok(auth) => session::run(server, conn, auth).await,
+    // Boxed: negotiation's state (SASL, TLS handshake) is large and short-lived; inline, it would
+    // stay part of every idle session's task for the session's whole life.
+    match Box::pin(negotiate::negotiate(&server, &mut conn, mode)).await {
+        Ok(auth) => session::run(server, &mut conn, auth).await,
         Err(negotiate::Abort::Closed) => {}
     }
 }

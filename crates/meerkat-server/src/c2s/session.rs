@@ -24,8 +24,37 @@ use tokio_util::sync::CancellationToken;
 /// socket reads of its own connection.
 const DRAIN_BATCH: usize = 64;
 
+/// What binding produced: the session's identity and the receiving end of its mailbox.
+struct Bound {
+    me: Me,
+    rx: mpsc::Receiver<Box<SessionMsg>>,
+    overflow: CancellationToken,
+}
+
 /// Binds the resource asked for in `auth.bind_iq` and runs the session until it ends.
-pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
+///
+/// The connection is borrowed, not moved: a moved argument is kept twice in an async state
+/// machine, and this future lives as long as the session does.
+pub async fn run(server: ServerRef, conn: &mut Conn, auth: Authenticated) {
+    let Some(Bound { me, mut rx, overflow }) = Box::pin(bind(&server, conn, auth)).await else {
+        return;
+    };
+    let mut state = SessionPresence::default();
+    let end = serve(&server, conn, &me, &mut state, &mut rx, &overflow).await;
+    Box::pin(async {
+        match end {
+            End::Error(e) => conn.fail(e, &me.host).await,
+            End::Closed => conn.close().await,
+            End::Gone => {}
+        }
+        cleanup(&server, &me, state, rx).await;
+    })
+    .await;
+    tracing::info!(what = "session_closed", jid = %me.full());
+}
+
+/// Answers the bind request: registers the session (replacing one with the same full JID).
+async fn bind(server: &ServerRef, conn: &mut Conn, auth: Authenticated) -> Option<Bound> {
     let Authenticated { user, host, bind_iq } = auth;
     let asked = bind_iq
         .get_child("bind", ns::BIND)
@@ -40,7 +69,7 @@ pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
                     let _ = conn.send(&e).await;
                 }
                 conn.close().await;
-                return;
+                return None;
             }
         },
         None => format!("meerkat-{}", &super::conn::new_stream_id()[..12]),
@@ -48,16 +77,16 @@ pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
     let bare = format!("{user}@{host}");
     let me = Me {
         user,
-        host: host.clone(),
+        host,
         bare: bare.clone(),
         resource: resource.clone(),
         sid: server.sessions.next_sid(),
     };
-    let (tx, mut rx) = mpsc::channel(server.config.limits.session_queue_stanzas.max(1));
+    let (tx, rx) = mpsc::channel(server.config.limits.session_queue_stanzas.max(1));
     let overflow = CancellationToken::new();
     let entry = SessionEntry {
         sid: me.sid,
-        resource: resource.clone(),
+        resource,
         tx,
         overflow: overflow.clone(),
         presence: None,
@@ -71,19 +100,23 @@ pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
     reply.remove_attr("to");
     reply.remove_attr("from");
     tracing::info!(what = "session_opened", jid = %me.full(), peer = %conn.peer);
-    let mut state = SessionPresence::default();
-    let end = if conn.send(&reply).await.is_err() {
-        End::Gone
-    } else {
-        serve(&server, &mut conn, &me, &mut state, &mut rx, &overflow).await
-    };
-    match &end {
-        End::Error(e) => conn.fail(e.clone(), &host).await,
-        End::Closed => conn.close().await,
-        End::Gone => {}
+    if conn.send(&reply).await.is_err() {
+        cleanup(server, &me, SessionPresence::default(), rx).await;
+        return None;
     }
-    // Cleanup: leave the table first so nothing new is routed here, then tell contacts.
-    server.sessions.unbind(&bare, &resource, me.sid);
+    Some(Bound { me, rx, overflow })
+}
+
+/// Leaves the session table, tells contacts, records last activity and re-routes messages that
+/// were queued but never written.
+async fn cleanup(
+    server: &ServerRef,
+    me: &Me,
+    mut state: SessionPresence,
+    mut rx: mpsc::Receiver<Box<SessionMsg>>,
+) {
+    // Leave the table first so nothing new is routed here, then tell contacts.
+    server.sessions.unbind(&me.bare, &me.resource, me.sid);
     rx.close();
     let mut leftovers = Vec::new();
     while let Ok(m) = rx.try_recv() {
@@ -92,11 +125,11 @@ pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
         }
     }
     if state.available || !state.directed.is_empty() {
-        presence::broadcast_unavailable(&server, &me, &mut state, None).await;
+        presence::broadcast_unavailable(server, me, &mut state, None).await;
     }
     let last =
         LastActivity { seconds: chrono::Utc::now().timestamp(), status: state.last_status.clone() };
-    if let Err(e) = server.storage.last.set_last(&host, &me.user, &last).await {
+    if let Err(e) = server.storage.last.set_last(&me.host, &me.user, &last).await {
         tracing::error!(what = "last_activity_write_failed", error = %e);
     }
     // Messages queued but never written go back through the router: to another resource, or
@@ -104,11 +137,10 @@ pub async fn run(server: ServerRef, mut conn: Conn, auth: Authenticated) {
     for el in leftovers {
         if el.name == "message" && el.attr("type") != Some("error") {
             let mut el = el;
-            el.set_attr("to", bare.clone());
-            router::route(&server, el).await;
+            el.set_attr("to", me.bare.clone());
+            router::route(server, el).await;
         }
     }
-    tracing::info!(what = "session_closed", jid = %me.full());
 }
 
 enum End {
@@ -178,7 +210,9 @@ async fn serve(
                     match conn.parser.next_event() {
                         Ok(None) => break,
                         Ok(Some(StreamEvent::Stanza(el))) => {
-                            if let Some(end) = handle(server, conn, me, state, el).await {
+                            // Boxed for the same reason as negotiation: the idle session's
+                            // task must not carry the largest stanza handler's state.
+                            if let Some(end) = Box::pin(handle(server, conn, me, state, el)).await {
                                 return end;
                             }
                         }
