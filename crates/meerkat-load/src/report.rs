@@ -45,6 +45,8 @@ pub struct ServerReport {
     pub cpu_us_per_msg: Option<f64>,
     /// Highest RSS seen, KiB.
     pub rss_peak_kib: u64,
+    /// Server CPU milliseconds per successful login during the ramp.
+    pub cpu_ms_per_login: Option<f64>,
 }
 
 impl ServerReport {
@@ -74,7 +76,15 @@ impl ServerReport {
             routed_in_window,
             cpu_us_per_msg,
             rss_peak_kib,
+            cpu_ms_per_login: None,
         }
+    }
+
+    /// Adds the server CPU per login, from samples at the ramp's start and end.
+    pub fn with_login_cpu(mut self, ramp: (ProcSample, ProcSample), logins: u64) -> Self {
+        self.cpu_ms_per_login =
+            (logins > 0).then(|| (ramp.1.cpu_s - ramp.0.cpu_s).max(0.0) * 1e3 / logins as f64);
+        self
     }
 }
 
@@ -293,6 +303,9 @@ impl Summary {
             if let Some(k) = s.kib_per_session {
                 row(&mut o, "server KiB per session", format!("{k:.2} ({} sessions)", s.sessions));
             }
+            if let Some(ms) = s.cpu_ms_per_login {
+                row(&mut o, "server CPU per login", format!("{ms:.2} ms"));
+            }
             row(&mut o, "server CPU in window", format!("{:.2} s", s.cpu_s_window));
             if let Some(u) = s.cpu_us_per_msg {
                 row(
@@ -335,6 +348,8 @@ mod tests {
         assert_eq!(r.kib_per_session, Some(20.0));
         assert!((r.cpu_s_window - 2.5).abs() < 1e-9);
         assert_eq!(r.cpu_us_per_msg.map(|v| v.round()), Some(250.0));
+        let r = r.with_login_cpu((sample(0, 1.0), sample(0, 3.0)), 1000);
+        assert_eq!(r.cpu_ms_per_login, Some(2.0));
         let none = ServerReport::compute(
             vec![1],
             sample(1, 0.0),

@@ -105,9 +105,12 @@ pub async fn run_worker() -> anyhow::Result<()> {
     while let Some(line) = lines.next_line().await? {
         match serde_json::from_str::<ToWorker>(&line) {
             Ok(ToWorker::Add { seq, first, count, rate }) => {
-                let (pop, tx) = (pop.clone(), tx.clone());
+                let (pop, tx, stats, prev) = (pop.clone(), tx.clone(), stats.clone(), prev.clone());
                 tokio::spawn(async move {
                     pop.add_users(first, count, rate).await;
+                    // A tick first, so the parent's counters are current when it sees the ramp
+                    // end (it samples sessions and server memory right then).
+                    let _ = tx.send(tick(&stats, &prev)).await;
                     let _ = tx.send(FromWorker::RampDone { seq }).await;
                 });
             }

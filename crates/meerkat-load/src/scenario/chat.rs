@@ -59,15 +59,18 @@ pub async fn run(rc: &RunCtx, a: &ChatArgs) -> anyhow::Result<Summary> {
         delivered_per_s: routed as f64 / window_s,
     });
     if let (Some(b), Some(w0), Some(w1)) = (before, p0, p1) {
-        s.server_usage = Some(ServerReport::compute(
-            rc.pids(),
-            b,
-            w0,
-            c0.sessions,
-            (w0, w1),
-            routed,
-            rc.rss_peak_kib().max(w1.rss_kib),
-        ));
+        s.server_usage = Some(
+            ServerReport::compute(
+                rc.pids(),
+                b,
+                w0,
+                c0.sessions,
+                (w0, w1),
+                routed,
+                rc.rss_peak_kib().max(w1.rss_kib),
+            )
+            .with_login_cpu((b, w0), logins),
+        );
     }
     Ok(s)
 }

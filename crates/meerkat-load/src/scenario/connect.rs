@@ -29,15 +29,18 @@ pub async fn run(rc: &RunCtx, a: &ConnectArgs) -> anyhow::Result<Summary> {
     s.processes = driver.processes();
     s.login_rate_per_s = Some(logins as f64 / ramp_s);
     if let (Some(b), Some(h), Some(e)) = (before, hold_start, after) {
-        s.server_usage = Some(ServerReport::compute(
-            rc.pids(),
-            b,
-            e,
-            sessions,
-            (h, e),
-            0,
-            rc.rss_peak_kib().max(e.rss_kib),
-        ));
+        s.server_usage = Some(
+            ServerReport::compute(
+                rc.pids(),
+                b,
+                e,
+                sessions,
+                (h, e),
+                0,
+                rc.rss_peak_kib().max(e.rss_kib),
+            )
+            .with_login_cpu((b, h), logins),
+        );
     }
     Ok(s)
 }
