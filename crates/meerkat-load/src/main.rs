@@ -53,6 +53,9 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         return workers::run_worker().await;
     }
     let common = cli.common;
+    if let Some(p) = &common.plot {
+        plot::check_path(p)?;
+    }
     let target = addr::resolve_loopback(&common.server).await?;
     let source_ips = match &common.source_ips {
         Some(spec) => addr::parse_source_ips(spec)?,

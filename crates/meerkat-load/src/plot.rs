@@ -7,6 +7,18 @@ use anyhow::{bail, Context};
 use plotters::prelude::*;
 use std::path::Path;
 
+/// Checks `--plot`'s format before a run, so a long run does not end in a format error.
+pub fn check_path(path: &Path) -> anyhow::Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(()),
+        _ => bail!(
+            "--plot {}: use a .svg file (for a PNG, convert it afterwards, e.g. \
+             `rsvg-convert run.svg -o run.png`)",
+            path.display()
+        ),
+    }
+}
+
 /// Writes the plot of `points` to `path` (`.svg`).
 pub fn write_plot(path: &Path, title: &str, points: &[Point]) -> anyhow::Result<()> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -17,7 +29,11 @@ pub fn write_plot(path: &Path, title: &str, points: &[Point]) -> anyhow::Result<
             root.present().with_context(|| format!("writing plot {}", path.display()))?;
             Ok(())
         }
-        other => bail!("--plot {}: unsupported format {other:?} (use .svg)", path.display()),
+        other => bail!(
+            "--plot {}: unsupported format {other:?}: use .svg (for a PNG, convert it, e.g. \
+             `rsvg-convert run.svg -o run.png`)",
+            path.display()
+        ),
     }
 }
 
@@ -123,5 +139,8 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
         assert!(svg.contains("received/s"));
         assert!(write_plot(&dir.path().join("x.gif"), "t", &points).is_err());
+        assert!(check_path(Path::new("a/b.SVG")).is_ok());
+        assert!(check_path(Path::new("b.png")).is_err());
+        assert!(check_path(Path::new("noext")).is_err());
     }
 }
