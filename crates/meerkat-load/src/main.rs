@@ -35,17 +35,25 @@ use scenario::RunCtx;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     raise_nofile_limit();
     // Two threads: the tool shares the machine's cores with the server under test, and one
     // connection's work is tiny; more threads would only add contention.
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("starting the tokio runtime")?;
-    rt.block_on(async_main(cli))
+        .context("starting the tokio runtime")
+        .and_then(|rt| rt.block_on(async_main(cli)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain of causes, without a backtrace: these are user-facing errors.
+            eprintln!("meerkat-load: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 async fn async_main(cli: Cli) -> anyhow::Result<()> {
