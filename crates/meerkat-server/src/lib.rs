@@ -32,8 +32,9 @@ use tokio_util::task::TaskTracker;
 /// How long shutdown waits for sessions to close before giving up.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs a node until it is stopped (SIGINT, SIGTERM or the admin `stop`).
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Builds a node's shared state from its configuration: data directory, storage, TLS. Nothing
+/// listens yet (benchmarks and tests drive the router directly).
+pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
     let data_dir = config.general.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
@@ -46,8 +47,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let tls = tls::setup(&config)?;
-    let prometheus = metrics::install()?;
-    let server: ServerRef = Arc::new(Server {
+    Ok(Arc::new(Server {
         auth_failures: auth_limits::FailureLimiter::new(config.auth.max_failures_per_minute),
         config,
         storage,
@@ -57,7 +57,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         listeners: Default::default(),
-    });
+    }))
+}
+
+/// Runs a node until it is stopped (SIGINT, SIGTERM or the admin `stop`).
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let data_dir = config.general.data_dir.clone();
+    let prometheus = metrics::install()?;
+    let server = build(config).await?;
+    // The token exists before any port answers, so a caller that sees the node listening can
+    // always authenticate.
+    let token = meerkat_admin::token::create(&data_dir)
+        .with_context(|| format!("writing admin token in {}", data_dir.display()))?;
     for l in server.config.listen.c2s.clone() {
         let listener = c2s::listener::bind(&l)
             .with_context(|| format!("binding c2s listener {}:{}", l.ip_address, l.port))?;
@@ -77,8 +88,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // With `port = 0` the CLI cannot learn the port from the config: it reads this file.
     meerkat_admin::endpoint::write(&data_dir, admin_bound)
         .with_context(|| format!("writing admin address in {}", data_dir.display()))?;
-    let token = meerkat_admin::token::create(&data_dir)
-        .with_context(|| format!("writing admin token in {}", data_dir.display()))?;
     let ops: Arc<dyn meerkat_admin::AdminOps> =
         Arc::new(admin_ops::NodeAdmin { server: server.clone() });
     let stop = server.shutdown.clone();

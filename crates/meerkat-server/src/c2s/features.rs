@@ -32,6 +32,26 @@ pub fn pre_auth(
     f
 }
 
+/// [`pre_auth`] plus, on TLS, the channel-binding types the -PLUS mechanisms support
+/// (XEP-0440), so clients pick one that works instead of failing and falling back.
+pub fn pre_auth_with_cb(
+    is_tls: bool,
+    mechanisms: &[&str],
+    starttls: bool,
+    tls_required: bool,
+    register: bool,
+) -> Element {
+    let mut f = pre_auth(mechanisms, starttls, tls_required, register);
+    if is_tls && mechanisms.iter().any(|m| m.ends_with("-PLUS")) {
+        let mut cb = Element::new("sasl-channel-binding", ns::SASL_CB);
+        for t in ["tls-server-end-point", "tls-exporter"] {
+            cb = cb.with_child(Element::new("channel-binding", ns::SASL_CB).with_attr("type", t));
+        }
+        f = f.with_child(cb);
+    }
+    f
+}
+
 /// Features after authentication: resource binding, the optional legacy session (RFC 3921,
 /// kept for old clients), roster versioning (XEP-0237) and pre-approvals (RFC 6121 §3.4).
 pub fn post_auth(roster_versioning: bool) -> Element {
@@ -70,6 +90,21 @@ mod tests {
             .map(|m| m.text())
             .collect();
         assert_eq!(mechs, ["SCRAM-SHA-256", "PLAIN"]);
+    }
+
+    #[test]
+    fn channel_binding_types_only_on_tls_with_plus_mechanisms() {
+        let cb = |f: &Element| f.get_child("sasl-channel-binding", ns::SASL_CB).cloned();
+        assert!(cb(&pre_auth_with_cb(false, &["SCRAM-SHA-256"], true, false, true)).is_none());
+        assert!(cb(&pre_auth_with_cb(true, &["SCRAM-SHA-256"], false, false, true)).is_none());
+        let f =
+            pre_auth_with_cb(true, &["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"], false, false, true);
+        let types: Vec<_> = cb(&f)
+            .expect("cb")
+            .children()
+            .filter_map(|c| c.attr("type").map(str::to_owned))
+            .collect();
+        assert_eq!(types, ["tls-server-end-point", "tls-exporter"]);
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub async fn negotiate(
         }
         let offer = Offer::new(server, conn, mode);
         let feats = match &authenticated {
-            None => features::pre_auth(
+            None => features::pre_auth_with_cb(
+                offer.is_tls,
                 &offer.mechanism_names(),
                 offer.starttls,
                 offer.tls_required,
@@ -157,6 +158,7 @@ pub async fn negotiate(
 
 /// What this connection may be offered right now.
 struct Offer {
+    is_tls: bool,
     starttls: bool,
     tls_required: bool,
     mechanisms: Vec<Mechanism>,
@@ -175,7 +177,7 @@ impl Offer {
             .filter_map(|n| Mechanism::from_name(n))
             .filter(|m| !m.is_plus() || is_tls)
             .collect();
-        Offer { starttls, tls_required, mechanisms }
+        Offer { is_tls, starttls, tls_required, mechanisms }
     }
 
     fn mechanism_names(&self) -> Vec<&'static str> {
@@ -311,9 +313,15 @@ async fn sasl(
     let mut m = ServerMechanism::new(mechanism, binding)
         .with_fake_iterations(server.config.auth.scram_iterations);
     let mut step = m.start(&initial);
+    // Only a failure after the stored credentials were consulted is a password guess. Protocol
+    // failures before that (an unsupported channel-binding type such as slixmpp's tls-unique
+    // on TLS 1.3, a downgrade flag) are not, and must not lock a legitimate client out while it
+    // falls back to another mechanism.
+    let mut credentials_checked = false;
     loop {
         match step {
             SaslStep::NeedCredentials { username } => {
+                credentials_checked = true;
                 let creds = match addr::normalize_node(&username) {
                     Some(node) => server
                         .storage
@@ -378,7 +386,9 @@ async fn sasl(
                 return Ok(Some(user));
             }
             SaslStep::Failure(f) => {
-                server.auth_failures.record_failure(ip, std::time::Instant::now());
+                if credentials_checked {
+                    server.auth_failures.record_failure(ip, std::time::Instant::now());
+                }
                 crate::metrics::get().login_failures.increment(1);
                 tracing::warn!(what = "auth_failed", peer = %conn.peer, mechanism = mechanism.name(), condition = f.condition());
                 conn.queue(&sasl_failure(f.condition(), None));

@@ -164,13 +164,22 @@ async fn broadcast_available(
     if !initial {
         return (Vec::new(), None);
     }
+    // A newly available resource learns about the user's other available resources, as it
+    // does about contacts through probes.
+    let mut out = Vec::new();
+    for e in server.sessions.resources(&me.bare) {
+        if let (Some(p), false) = (&e.presence, e.sid == me.sid) {
+            let mut p = (**p).clone();
+            p.set_attr("to", me.full());
+            out.push(p);
+        }
+    }
     for item in &roster {
         if matches!(item.subscription, Subscription::To | Subscription::Both) {
             probe(server, me, &item.jid).await;
         }
     }
     // Subscription requests that arrived while the user was offline (RFC 6121 §3.1.3).
-    let mut out = Vec::new();
     for item in roster.iter().filter(|i| i.pending_in) {
         let p = item
             .pending_in_stanza
