@@ -160,11 +160,9 @@ impl Conn {
         }
         crate::metrics::get().bytes_out.increment(self.out.len() as u64);
         let r = self.io.write_all(&self.out).await;
-        self.out.clear();
-        // Give the memory of a burst back; steady small writes keep a small buffer.
-        if self.out.capacity() > 16 * 1024 {
-            self.out = Vec::new();
-        }
+        // An idle connection keeps no write buffer: the next write allocates a fresh one, which
+        // costs far less than the syscall it precedes.
+        self.out = Vec::new();
         r?;
         self.io.flush().await
     }

@@ -221,6 +221,8 @@ async fn serve(
                         Err(e) => return ConnEnd::Xml(e).stream_error().map(End::Error).unwrap_or(End::Gone),
                     }
                 }
+                // Nothing half-received: hand the read buffer back while the client is quiet.
+                conn.parser.release_memory();
                 if conn.flush().await.is_err() {
                     return End::Gone;
                 }
