@@ -4,11 +4,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use meerkat_server::server::ServerRef;
-use meerkat_server::session::{SessionEntry, SessionMsg};
+use meerkat_server::session::{Mail, Mailbox, SessionEntry};
 use meerkat_xml::{Limits, StreamEvent, StreamParser};
 use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 const HEADER: &[u8] =
     b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
@@ -22,12 +20,11 @@ fn node(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> ServerRef {
     config.limits.session_queue_stanzas = 1 << 16;
     let server = rt.block_on(meerkat_server::build(config)).expect("node");
     for (i, resource) in ["phone", "laptop"].into_iter().enumerate() {
-        let (tx, mut rx) = mpsc::channel::<Box<SessionMsg>>(1 << 16);
+        let mailbox = Mailbox::new(1 << 16);
         let entry = SessionEntry {
             sid: server.sessions.next_sid(),
             resource: resource.into(),
-            tx,
-            overflow: CancellationToken::new(),
+            mailbox: mailbox.clone(),
             presence: Some(Arc::new(meerkat_xml::Element::new("presence", "jabber:client"))),
             priority: i as i8,
             interested: false,
@@ -35,8 +32,9 @@ fn node(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> ServerRef {
         server.sessions.bind("bob@localhost", entry);
         rt.spawn(async move {
             let mut out = Vec::with_capacity(4096);
-            while let Some(m) = rx.recv().await {
-                if let SessionMsg::Stanza(el) = *m {
+            let mut batch = Vec::new();
+            while let Mail::Stanzas = mailbox.recv(&mut batch, 64).await {
+                for el in batch.drain(..) {
                     out.clear();
                     el.write_to(&mut out, "jabber:client");
                 }

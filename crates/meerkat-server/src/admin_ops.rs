@@ -2,7 +2,6 @@
 
 use crate::addr::{self, Addr};
 use crate::server::ServerRef;
-use crate::session::SessionMsg;
 use meerkat_admin::{AdminError, AdminOps, NodeStatus};
 use meerkat_proto::error::{StreamError, StreamErrorCondition as C};
 use meerkat_storage::StorageError;
@@ -41,9 +40,7 @@ fn close_sessions(
         if resource.is_some_and(|r| r != e.resource) {
             continue;
         }
-        if e.tx.try_send(Box::new(SessionMsg::Close(err.clone()))).is_err() {
-            e.overflow.cancel();
-        }
+        e.mailbox.close_with(err.clone());
         n += 1;
     }
     n

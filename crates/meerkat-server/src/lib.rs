@@ -122,6 +122,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         hosts = ?server.config.general.hosts);
     wait_for_stop(&server).await;
     tracing::info!(what = "node_stopping", sessions = server.sessions.len());
+    // Bound sessions are told through their mailboxes (no per-session shutdown waiter: that
+    // would cost memory in every idle session); listeners and negotiations watch the token.
+    for e in server.sessions.all() {
+        e.mailbox.close_with(meerkat_proto::error::StreamError::new(
+            meerkat_proto::error::StreamErrorCondition::SystemShutdown,
+        ));
+    }
     server.shutdown.cancel();
     server.tasks.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, server.tasks.wait()).await.is_err() {

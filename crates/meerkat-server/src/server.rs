@@ -1,7 +1,7 @@
 //! The node's shared state, built once at start-up and shared by every task.
 
 use crate::auth_limits::FailureLimiter;
-use crate::session::{SessionEntry, SessionMsg, SessionTable};
+use crate::session::{SendError, SessionEntry, SessionTable};
 use crate::tls::TlsSetup;
 use meerkat_config::Config;
 use meerkat_storage::Storage;
@@ -61,28 +61,17 @@ impl Server {
     }
 
     /// Hands a stanza to one session without waiting. A full mailbox means the client does not
-    /// read: its connection is cancelled (it will close with a stream error) and the stanza is
-    /// given back so the caller can store or bounce it; nothing is dropped silently.
+    /// read: its connection closes with a stream error, and the stanza is given back so the
+    /// caller can store or bounce it; nothing is dropped silently.
     pub fn deliver(&self, entry: &SessionEntry, stanza: Element) -> Result<(), DeliveryError> {
-        use tokio::sync::mpsc::error::TrySendError;
-        match entry.tx.try_send(Box::new(SessionMsg::Stanza(stanza))) {
+        match entry.mailbox.try_send(stanza) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(msg)) => {
-                entry.overflow.cancel();
+            Err(SendError::Full(e)) => {
                 crate::metrics::get().queue_overflows.increment(1);
                 tracing::warn!(what = "session_queue_overflow", resource = %entry.resource);
-                Err(DeliveryError::Overflow(unbox(msg)))
+                Err(DeliveryError::Overflow(e))
             }
-            Err(TrySendError::Closed(msg)) => Err(DeliveryError::Closed(unbox(msg))),
+            Err(SendError::Closed(e)) => Err(DeliveryError::Closed(e)),
         }
-    }
-}
-
-// The mailbox carries boxes (see `Mailbox`); the box comes back as it went in.
-#[allow(clippy::boxed_local)]
-fn unbox(msg: Box<SessionMsg>) -> Element {
-    match *msg {
-        SessionMsg::Stanza(e) => e,
-        SessionMsg::Close(_) => Element::new("message", meerkat_proto::ns::CLIENT),
     }
 }

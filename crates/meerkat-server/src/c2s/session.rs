@@ -8,7 +8,7 @@ use crate::modules::presence::{self, SessionPresence};
 use crate::modules::{iq, Me};
 use crate::router;
 use crate::server::ServerRef;
-use crate::session::{SessionEntry, SessionMsg};
+use crate::session::{Mail, Mailbox, SessionEntry};
 use meerkat_proto::error::{
     StanzaError, StanzaErrorCondition as SEC, StreamError, StreamErrorCondition as C,
 };
@@ -16,9 +16,7 @@ use meerkat_proto::ns;
 use meerkat_storage::LastActivity;
 use meerkat_xml::{Element, StreamEvent};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// Mailbox messages written per wake-up before yielding, so one busy session cannot starve the
 /// socket reads of its own connection.
@@ -27,8 +25,7 @@ const DRAIN_BATCH: usize = 64;
 /// What binding produced: the session's identity and the receiving end of its mailbox.
 struct Bound {
     me: Me,
-    rx: mpsc::Receiver<Box<SessionMsg>>,
-    overflow: CancellationToken,
+    mailbox: Mailbox,
 }
 
 /// Binds the resource asked for in `auth.bind_iq` and runs the session until it ends.
@@ -36,18 +33,18 @@ struct Bound {
 /// The connection is borrowed, not moved: a moved argument is kept twice in an async state
 /// machine, and this future lives as long as the session does.
 pub async fn run(server: ServerRef, conn: &mut Conn, auth: Authenticated) {
-    let Some(Bound { me, mut rx, overflow }) = Box::pin(bind(&server, conn, auth)).await else {
+    let Some(Bound { me, mailbox }) = Box::pin(bind(&server, conn, auth)).await else {
         return;
     };
     let mut state = SessionPresence::default();
-    let end = serve(&server, conn, &me, &mut state, &mut rx, &overflow).await;
+    let end = serve(&server, conn, &me, &mut state, &mailbox).await;
     Box::pin(async {
         match end {
             End::Error(e) => conn.fail(e, &me.host).await,
             End::Closed => conn.close().await,
             End::Gone => {}
         }
-        cleanup(&server, &me, state, rx).await;
+        cleanup(&server, &me, state, &mailbox).await;
     })
     .await;
     tracing::info!(what = "session_closed", jid = %me.full());
@@ -82,13 +79,11 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Authenticated) -> Optio
         resource: resource.clone(),
         sid: server.sessions.next_sid(),
     };
-    let (tx, rx) = mpsc::channel(server.config.limits.session_queue_stanzas.max(1));
-    let overflow = CancellationToken::new();
+    let mailbox = Mailbox::new(server.config.limits.session_queue_stanzas);
     let entry = SessionEntry {
         sid: me.sid,
         resource,
-        tx,
-        overflow: overflow.clone(),
+        mailbox: mailbox.clone(),
         presence: None,
         priority: 0,
         interested: false,
@@ -101,29 +96,18 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Authenticated) -> Optio
     reply.remove_attr("from");
     tracing::info!(what = "session_opened", jid = %me.full(), peer = %conn.peer);
     if conn.send(&reply).await.is_err() {
-        cleanup(server, &me, SessionPresence::default(), rx).await;
+        cleanup(server, &me, SessionPresence::default(), &mailbox).await;
         return None;
     }
-    Some(Bound { me, rx, overflow })
+    Some(Bound { me, mailbox })
 }
 
 /// Leaves the session table, tells contacts, records last activity and re-routes messages that
 /// were queued but never written.
-async fn cleanup(
-    server: &ServerRef,
-    me: &Me,
-    mut state: SessionPresence,
-    mut rx: mpsc::Receiver<Box<SessionMsg>>,
-) {
+async fn cleanup(server: &ServerRef, me: &Me, mut state: SessionPresence, mailbox: &Mailbox) {
     // Leave the table first so nothing new is routed here, then tell contacts.
     server.sessions.unbind(&me.bare, &me.resource, me.sid);
-    rx.close();
-    let mut leftovers = Vec::new();
-    while let Ok(m) = rx.try_recv() {
-        if let SessionMsg::Stanza(el) = *m {
-            leftovers.push(el);
-        }
-    }
+    let leftovers = mailbox.close_receiver();
     if state.available || !state.directed.is_empty() {
         presence::broadcast_unavailable(server, me, &mut state, None).await;
     }
@@ -157,14 +141,14 @@ async fn serve(
     conn: &mut Conn,
     me: &Me,
     state: &mut SessionPresence,
-    rx: &mut mpsc::Receiver<Box<SessionMsg>>,
-    overflow: &CancellationToken,
+    mailbox: &Mailbox,
 ) -> End {
     let ping = &server.config.modules.ping;
     let interval = (ping.interval_ms > 0).then(|| Duration::from_millis(ping.interval_ms));
     let ping_timeout = Duration::from_millis(ping.timeout_ms.max(1));
     let mut last_in = Instant::now();
     let mut ping_sent: Option<Instant> = None;
+    let mut batch: Vec<Element> = Vec::new();
     loop {
         let wake = match (interval, ping_sent) {
             (_, Some(sent)) => Some(sent + ping_timeout),
@@ -173,29 +157,25 @@ async fn serve(
         };
         tokio::select! {
             biased;
-            _ = overflow.cancelled() => {
-                return End::Error(StreamError::with_text(C::PolicyViolation, "Too many stanzas queued for this client"));
-            }
-            _ = server.shutdown.cancelled() => return End::Error(StreamError::new(C::SystemShutdown)),
-            msg = rx.recv() => {
-                let Some(msg) = msg else { return End::Gone };
-                let mut next = Some(msg);
-                let mut n = 0;
-                while let Some(m) = next.take() {
-                    match *m {
-                        SessionMsg::Stanza(el) => conn.queue(&el),
-                        SessionMsg::Close(err) => {
-                            let _ = conn.flush().await;
-                            return End::Error(err);
+            mail = mailbox.recv(&mut batch, DRAIN_BATCH) => {
+                match mail {
+                    Mail::Stanzas => {
+                        for el in &batch {
+                            conn.queue(el);
+                        }
+                        // Freed, not cleared: an idle session keeps no batch buffer.
+                        batch = Vec::new();
+                        if conn.flush().await.is_err() {
+                            return End::Gone;
                         }
                     }
-                    n += 1;
-                    if n < DRAIN_BATCH {
-                        next = rx.try_recv().ok();
+                    Mail::Close(err) => return End::Error(err),
+                    Mail::Overflow => {
+                        return End::Error(StreamError::with_text(
+                            C::PolicyViolation,
+                            "Too many stanzas queued for this client",
+                        ));
                     }
-                }
-                if conn.flush().await.is_err() {
-                    return End::Gone;
                 }
             }
             r = conn.read_some() => {

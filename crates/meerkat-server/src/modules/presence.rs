@@ -7,7 +7,7 @@ use super::{offline, Me};
 use crate::addr::Addr;
 use crate::router::{self, deliver_to_available};
 use crate::server::ServerRef;
-use crate::session::SessionEntry;
+use crate::session::{plain_presence, SessionEntry};
 use meerkat_proto::ns;
 use meerkat_proto::subscription::{self as sub, Kind, PresenceToContact, State};
 use meerkat_storage::{Ask, RosterItem, Subscription};
@@ -144,9 +144,17 @@ async fn broadcast_available(
     let priority = priority_of(&stanza);
     let initial = !state.available;
     state.available = true;
-    let mut stored = Element::new("presence", ns::CLIENT).with_attr("from", me.full());
-    stored.children = stanza.children.clone();
-    server.sessions.set_presence(&me.bare, me.sid, Some(Arc::new(stored.clone())), priority);
+    // Kept without addressing (added per copy) and shared when there is no payload.
+    let kept = if stanza.children.is_empty() {
+        plain_presence()
+    } else {
+        let mut p = Element::new("presence", ns::CLIENT);
+        p.children = stanza.children.clone();
+        Arc::new(p)
+    };
+    let mut stored = (*kept).clone();
+    stored.set_attr("from", me.full());
+    server.sessions.set_presence(&me.bare, me.sid, Some(kept), priority);
     let roster = contacts(server, me).await;
     for item in &roster {
         if matches!(item.subscription, Subscription::From | Subscription::Both) {
@@ -168,8 +176,7 @@ async fn broadcast_available(
     // does about contacts through probes.
     let mut out = Vec::new();
     for e in server.sessions.resources(&me.bare) {
-        if let (Some(p), false) = (&e.presence, e.sid == me.sid) {
-            let mut p = (**p).clone();
+        if let (Some(mut p), false) = (e.presence_from(&me.bare), e.sid == me.sid) {
             p.set_attr("to", me.full());
             out.push(p);
         }
@@ -247,8 +254,7 @@ async fn answer_probe(
     let resources = server.sessions.resources(&bare);
     let mut any = false;
     for e in &resources {
-        if let Some(p) = &e.presence {
-            let mut p = (**p).clone();
+        if let Some(mut p) = e.presence_from(&bare) {
             p.set_attr("to", prober_full.to_owned());
             router::route(server, p).await;
             any = true;
@@ -347,12 +353,11 @@ async fn presence_to_contact(
     what: PresenceToContact,
 ) {
     for e in sessions {
-        let Some(current) = &e.presence else { continue };
+        let Some(mut current) = e.presence_from(user_bare) else { continue };
         let p = match what {
             PresenceToContact::Available => {
-                let mut p = (**current).clone();
-                p.set_attr("to", contact.to_owned());
-                p
+                current.set_attr("to", contact.to_owned());
+                current
             }
             PresenceToContact::Unavailable => {
                 presence(&format!("{user_bare}/{}", e.resource), contact, Some("unavailable"))

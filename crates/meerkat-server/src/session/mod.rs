@@ -4,6 +4,8 @@
 //! concurrent map and entries are small. Presence state lives here because routing to a bare JID
 //! needs every resource's priority and availability (RFC 6121 §8.5.2).
 
+mod mailbox;
 mod table;
 
-pub use table::{BindOutcome, Mailbox, SessionEntry, SessionId, SessionMsg, SessionTable};
+pub use mailbox::{Mail, Mailbox, SendError};
+pub use table::{plain_presence, BindOutcome, SessionEntry, SessionId, SessionTable};

@@ -1,27 +1,13 @@
+use super::mailbox::Mailbox;
 use dashmap::DashMap;
 use meerkat_proto::error::StreamError;
 use meerkat_xml::Element;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use std::sync::{Arc, OnceLock};
 
 /// Process-unique id of one session, so a replaced session cannot unregister its successor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionId(pub u64);
-
-/// What other tasks send to a session's connection task.
-#[derive(Debug)]
-pub enum SessionMsg {
-    /// A stanza to write to the client as it is (addressing already final).
-    Stanza(Element),
-    /// Close the stream with this error (conflict, kick, shutdown).
-    Close(StreamError),
-}
-
-/// Sending half of a session's mailbox. Messages are boxed so that the channel's preallocated
-/// slot block stays at a few hundred bytes per session instead of kilobytes.
-pub type Mailbox = mpsc::Sender<Box<SessionMsg>>;
 
 /// One bound resource.
 #[derive(Debug, Clone)]
@@ -31,11 +17,11 @@ pub struct SessionEntry {
     /// Resourcepart of the full JID.
     pub resource: String,
     /// Mailbox of the connection task.
-    pub tx: Mailbox,
-    /// Cancelled to make the connection close at once when its mailbox overflows.
-    pub overflow: CancellationToken,
-    /// Last broadcast available presence; `None` while the session has not sent initial
-    /// presence or became unavailable (RFC 6121 §4.1: not an "available resource").
+    pub mailbox: Mailbox,
+    /// Last broadcast available presence, without `from`/`to` (see [`Self::presence_from`]);
+    /// `None` while the session has not sent initial presence or became unavailable (RFC 6121
+    /// §4.1: not an "available resource"). A plain `<presence/>` is one shared value
+    /// ([`plain_presence`]), so idle sessions pay nothing for it.
     pub presence: Option<Arc<Element>>,
     /// Priority of the last available presence.
     pub priority: i8,
@@ -43,7 +29,20 @@ pub struct SessionEntry {
     pub interested: bool,
 }
 
+/// The shared `<presence/>` with no payload.
+pub fn plain_presence() -> Arc<Element> {
+    static PLAIN: OnceLock<Arc<Element>> = OnceLock::new();
+    PLAIN.get_or_init(|| Arc::new(Element::new("presence", meerkat_proto::ns::CLIENT))).clone()
+}
+
 impl SessionEntry {
+    /// The session's current presence as sent to others: `from` its full JID.
+    pub fn presence_from(&self, bare: &str) -> Option<Element> {
+        let mut p = (**self.presence.as_ref()?).clone();
+        p.set_attr("from", format!("{bare}/{}", self.resource));
+        Some(p)
+    }
+
     /// Available and not negative: eligible for messages to the bare JID (RFC 6121 §8.5.2.1).
     pub fn accepts_bare_messages(&self) -> bool {
         self.presence.is_some() && self.priority >= 0
@@ -88,7 +87,9 @@ impl SessionTable {
     pub fn bind(&self, bare: &str, entry: SessionEntry) -> BindOutcome {
         let mut replaced = None;
         {
-            let mut list = self.by_bare.entry(bare.to_owned()).or_default();
+            // Most accounts have one resource: no room reserved for more.
+            let mut list =
+                self.by_bare.entry(bare.to_owned()).or_insert_with(|| Vec::with_capacity(1));
             if let Some(pos) = list.iter().position(|e| e.resource == entry.resource) {
                 replaced = Some(list.remove(pos));
             } else {
@@ -101,9 +102,7 @@ impl SessionTable {
                 meerkat_proto::error::StreamErrorCondition::Conflict,
                 "Replaced by new connection",
             );
-            if old.tx.try_send(Box::new(SessionMsg::Close(err))).is_err() {
-                old.overflow.cancel();
-            }
+            old.mailbox.close_with(err);
         }
         BindOutcome::Bound { replaced: replaced.is_some() }
     }
