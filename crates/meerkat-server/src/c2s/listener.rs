@@ -100,8 +100,10 @@ async fn handle(
     let mut conn = Conn::new(transport, StreamParser::new(parser_limits(&server)), peer);
     // Boxed: negotiation's state (SASL, TLS handshake) is large and short-lived; inline, it would
     // stay part of every idle session's task for the session's whole life.
-    match Box::pin(negotiate::negotiate(&server, &mut conn, mode)).await {
-        Ok(auth) => session::run(server, &mut conn, auth).await,
-        Err(negotiate::Abort::Closed) => {}
-    }
+    let auth = match Box::pin(negotiate::negotiate(&server, &mut conn, mode)).await {
+        // Boxed so the session's task does not keep the bind request's room for its lifetime.
+        Ok(auth) => Box::new(auth),
+        Err(negotiate::Abort::Closed) => return,
+    };
+    session::run(server, &mut conn, auth).await;
 }

@@ -32,7 +32,7 @@ struct Bound {
 ///
 /// The connection is borrowed, not moved: a moved argument is kept twice in an async state
 /// machine, and this future lives as long as the session does.
-pub async fn run(server: ServerRef, conn: &mut Conn, auth: Authenticated) {
+pub async fn run(server: ServerRef, conn: &mut Conn, auth: Box<Authenticated>) {
     let Some(Bound { me, mailbox }) = Box::pin(bind(&server, conn, auth)).await else {
         return;
     };
@@ -51,8 +51,8 @@ pub async fn run(server: ServerRef, conn: &mut Conn, auth: Authenticated) {
 }
 
 /// Answers the bind request: registers the session (replacing one with the same full JID).
-async fn bind(server: &ServerRef, conn: &mut Conn, auth: Authenticated) -> Option<Bound> {
-    let Authenticated { user, host, bind_iq } = auth;
+async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> Option<Bound> {
+    let Authenticated { user, host, bind_iq } = *auth;
     let asked = bind_iq
         .get_child("bind", ns::BIND)
         .and_then(|b| b.get_child("resource", ns::BIND))
