@@ -40,15 +40,7 @@ impl ConnEnd {
             ConnEnd::Eof | ConnEnd::Io(_) => None,
             ConnEnd::Timeout => Some(StreamError::new(C::ConnectionTimeout)),
             ConnEnd::Stream(c) => Some(StreamError::new(*c)),
-            ConnEnd::Xml(e) => Some(match e {
-                XmlError::NotWellFormed(_) => StreamError::new(C::NotWellFormed),
-                XmlError::RestrictedXml(_) => StreamError::new(C::RestrictedXml),
-                XmlError::LimitExceeded(what) => {
-                    StreamError::with_text(C::PolicyViolation, format!("{what} limit exceeded"))
-                }
-                XmlError::TextOutsideStanza => StreamError::new(C::BadFormat),
-                XmlError::InvalidNamespace => StreamError::new(C::InvalidNamespace),
-            }),
+            ConnEnd::Xml(e) => Some(meerkat_stream::xml_stream_error(e)),
         }
     }
 }

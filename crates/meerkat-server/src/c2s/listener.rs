@@ -27,6 +27,7 @@ pub fn bind(cfg: &C2sListener) -> std::io::Result<TcpListener> {
 /// Accepts connections until shutdown.
 pub async fn serve(server: ServerRef, listener: TcpListener, cfg: C2sListener) {
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let negotiation = negotiate::config(&server, cfg.tls_mode);
     let mut last_emfile_log: Option<std::time::Instant> = None;
     loop {
         // Waiting for a slot before accepting leaves excess clients in the kernel backlog
@@ -63,9 +64,10 @@ pub async fn serve(server: ServerRef, listener: TcpListener, cfg: C2sListener) {
         let _ = tcp.set_nodelay(true);
         let server2 = server.clone();
         let mode = cfg.tls_mode;
+        let negotiation = negotiation.clone();
         server.tasks.spawn(async move {
             let _permit = permit;
-            handle(server2, tcp, peer, mode).await;
+            handle(server2, tcp, peer, mode, negotiation).await;
         });
     }
 }
@@ -86,6 +88,7 @@ async fn handle(
     tcp: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
     mode: TlsMode,
+    negotiation: Arc<meerkat_stream::c2s::Config>,
 ) {
     let transport = if mode == TlsMode::Tls {
         let deadline = Duration::from_millis(server.config.limits.negotiation_timeout_ms);
@@ -100,7 +103,7 @@ async fn handle(
     let mut conn = Conn::new(transport, StreamParser::new(parser_limits(&server)), peer);
     // Boxed: negotiation's state (SASL, TLS handshake) is large and short-lived; inline, it would
     // stay part of every idle session's task for the session's whole life.
-    let auth = match Box::pin(negotiate::negotiate(&server, &mut conn, mode)).await {
+    let auth = match Box::pin(negotiate::negotiate(&server, &mut conn, negotiation)).await {
         // Boxed so the session's task does not keep the bind request's room for its lifetime.
         Ok(auth) => Box::new(auth),
         Err(negotiate::Abort::Closed) => return,

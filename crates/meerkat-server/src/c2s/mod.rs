@@ -2,10 +2,9 @@
 //!
 //! A connection is one task: [`listener`] accepts it, [`negotiate`] runs the stream up to the
 //! bind request, [`session`] serves it afterwards. [`conn`] and [`transport`] carry the bytes;
-//! [`features`] builds the stream features.
+//! the stream features and every negotiation decision are in `meerkat_stream`.
 
 pub mod conn;
-pub mod features;
 pub mod listener;
 pub mod negotiate;
 pub mod session;

@@ -41,14 +41,14 @@ pub enum Abort {
 pub async fn negotiate(
     server: &ServerRef,
     conn: &mut Conn,
-    mode: TlsMode,
+    config: Arc<c2s::Config>,
 ) -> Result<Authenticated, Abort> {
     let peer = Peer {
         tls: conn.io.is_tls().then(|| channel_binding(server, conn)),
         may_register: register::ip_allowed(server, conn.peer.ip()),
     };
     // Boxed so the machine can move to a blocking thread and back at the cost of a pointer.
-    let mut m = Box::new(Negotiation::new(config(server, mode), peer, now()));
+    let mut m = Box::new(Negotiation::new(config, peer, now()));
     loop {
         while let Some(action) = m.poll_action() {
             match action {
@@ -134,8 +134,8 @@ fn now() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// What the machine offers and enforces on this listener.
-fn config(server: &ServerRef, mode: TlsMode) -> Arc<c2s::Config> {
+/// What the machine offers and enforces on a listener; built once per listener.
+pub fn config(server: &ServerRef, mode: TlsMode) -> Arc<c2s::Config> {
     let cfg = &server.config;
     Arc::new(c2s::Config {
         hosts: cfg.general.hosts.clone(),

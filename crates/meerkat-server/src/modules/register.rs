@@ -8,7 +8,6 @@ use crate::server::ServerRef;
 use meerkat_proto::error::{StanzaError, StanzaErrorCondition as SEC};
 use meerkat_proto::ns;
 use meerkat_proto::sasl::StoredCredentials;
-use meerkat_storage::StorageError;
 use meerkat_xml::Element;
 use std::net::IpAddr;
 
@@ -44,65 +43,6 @@ pub async fn derive(server: &ServerRef, password: String) -> Option<StoredCreden
 
 fn field(q: &Element, name: &str) -> Option<String> {
     q.get_child(name, ns::REGISTER).map(|e| e.text())
-}
-
-/// Handles a registration IQ on an unauthenticated stream; returns the reply to send.
-pub async fn pre_auth(
-    server: &ServerRef,
-    host: &str,
-    req: &Element,
-    allowed: bool,
-    ip: IpAddr,
-) -> Element {
-    let reply_err =
-        |c: SEC| iq::error(req, StanzaError::new(c)).unwrap_or_else(|| iq::result(req, None));
-    if !server.config.modules.register.enabled {
-        return reply_err(SEC::ServiceUnavailable);
-    }
-    let Some(q) = req.get_child("query", ns::REGISTER) else { return reply_err(SEC::BadRequest) };
-    match req.attr("type") {
-        Some("get") => {
-            if !allowed {
-                return reply_err(SEC::NotAllowed);
-            }
-            iq::result(req, Some(form()))
-        }
-        Some("set") => {
-            if !allowed {
-                tracing::warn!(what = "register_refused", %ip);
-                return reply_err(SEC::NotAllowed);
-            }
-            if q.has_child("remove", ns::REGISTER) {
-                return reply_err(SEC::NotAuthorized);
-            }
-            let (Some(user), Some(password)) = (field(q, "username"), field(q, "password")) else {
-                return reply_err(SEC::NotAcceptable);
-            };
-            let Some(user) = addr::normalize_node(&user).filter(|u| !u.is_empty()) else {
-                return reply_err(SEC::JidMalformed);
-            };
-            if !password_ok(server, &password) {
-                return reply_err(SEC::NotAcceptable);
-            }
-            match server.storage.users.user_exists(host, &user).await {
-                Ok(true) => return reply_err(SEC::Conflict),
-                Ok(false) => {}
-                Err(_) => return reply_err(SEC::InternalServerError),
-            }
-            let Some(creds) = derive(server, password).await else {
-                return reply_err(SEC::InternalServerError);
-            };
-            match server.storage.users.create_user(host, &user, &creds).await {
-                Ok(()) => {
-                    tracing::info!(what = "user_registered", user = %user, host = %host, %ip);
-                    iq::result(req, None)
-                }
-                Err(StorageError::AlreadyExists) => reply_err(SEC::Conflict),
-                Err(_) => reply_err(SEC::InternalServerError),
-            }
-        }
-        _ => reply_err(SEC::BadRequest),
-    }
 }
 
 fn password_ok(server: &ServerRef, password: &str) -> bool {
