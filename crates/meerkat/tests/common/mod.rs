@@ -116,11 +116,12 @@ impl TlsMode {
 pub struct ServerBuilder {
     listeners: Vec<TlsMode>,
     extra: String,
+    nofile: Option<u64>,
 }
 
 impl Default for ServerBuilder {
     fn default() -> Self {
-        ServerBuilder { listeners: vec![TlsMode::Starttls], extra: String::new() }
+        ServerBuilder { listeners: vec![TlsMode::Starttls], extra: String::new(), nofile: None }
     }
 }
 
@@ -141,6 +142,13 @@ impl ServerBuilder {
     pub fn extra(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
         self.extra.push('\n');
+        self
+    }
+
+    /// Starts the node with this open-file limit (soft and hard), to test running out of
+    /// descriptors.
+    pub fn nofile_limit(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
         self
     }
 
@@ -259,16 +267,28 @@ impl TestServer {
         let log_path = dir.path().join("meerkat.log");
         let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(meerkat_bin())
-            .arg("--config")
+        let mut cmd = Command::new(meerkat_bin());
+        cmd.arg("--config")
             .arg(&config_path)
             .arg("live")
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .map_err(|e| format!("cannot spawn {}: {e}", meerkat_bin()))?;
+            .stderr(log2);
+        if let Some(limit) = b.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let l = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().map_err(|e| format!("cannot spawn {}: {e}", meerkat_bin()))?;
         let mut server =
             TestServer { child: Some(child), dir, config_path, ports, admin_port, log_path };
         let deadline = Instant::now() + START_TIMEOUT;
@@ -301,6 +321,11 @@ impl TestServer {
     /// The first c2s port.
     pub fn port(&self) -> u16 {
         self.ports[0]
+    }
+
+    /// Process id of the node.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// The node's exit status if it has exited.

@@ -13,6 +13,7 @@
 //! 7. [`admin_cli`]: the admin commands of the binary.
 //! 8. [`bad_input`]: malformed, restricted or oversized input, timeouts, floods.
 //! 9. [`config`]: config errors.
+//! 10. [`os_limits`]: running out of file descriptors.
 //!
 //! plus [`interop`]: slixmpp (a client library nobody here wrote) against the node.
 //!
@@ -27,6 +28,7 @@ mod bad_input;
 mod config;
 mod interop;
 mod offline;
+mod os_limits;
 mod roster;
 mod routing;
 mod services;
