@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`ns`]: namespace constants.
+//! - [`iq`]: IQ result construction.
+//! - [`register`]: XEP-0077 form and fields.
 //! - [`error`]: stream errors (RFC 6120 §4.9) and stanza errors (RFC 6120 §8.3) with their XML.
 //! - [`sasl`]: server side of SASL PLAIN, SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants
 //!   (RFC 4616, RFC 5802, RFC 7677), as sans-I/O state machines, and SCRAM credential derivation.
@@ -10,7 +12,9 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod iq;
 pub mod ns;
+pub mod register;
 pub mod sasl;
 pub mod subscription;
 

@@ -4,6 +4,7 @@ use crate::addr::{self, Addr};
 use crate::server::ServerRef;
 use meerkat_admin::{AdminError, AdminOps, NodeStatus};
 use meerkat_proto::error::{StreamError, StreamErrorCondition as C};
+use meerkat_proto::sasl::StoredCredentials;
 use meerkat_storage::StorageError;
 
 /// [`AdminOps`] over a running node.
@@ -17,6 +18,16 @@ fn internal(e: StorageError) -> AdminError {
 }
 
 impl NodeAdmin {
+    /// SCRAM keys for a new password given on the admin API.
+    async fn credentials(&self, password: &str) -> Result<StoredCredentials, AdminError> {
+        if password.is_empty() {
+            return Err(AdminError::BadRequest("empty password".into()));
+        }
+        crate::modules::register::derive(&self.server, password.to_owned())
+            .await
+            .ok_or_else(|| AdminError::Internal("key derivation failed".into()))
+    }
+
     fn account(&self, user: &str, host: &str) -> Result<(String, String), AdminError> {
         if !self.server.serves(host) {
             return Err(AdminError::BadRequest(format!("host {host} is not served by this node")));
@@ -77,12 +88,7 @@ impl AdminOps for NodeAdmin {
 
     async fn register(&self, user: &str, host: &str, password: &str) -> Result<(), AdminError> {
         let (user, host) = self.account(user, host)?;
-        if password.is_empty() {
-            return Err(AdminError::BadRequest("empty password".into()));
-        }
-        let creds = crate::modules::register::derive(&self.server, password.to_owned())
-            .await
-            .ok_or_else(|| AdminError::Internal("key derivation failed".into()))?;
+        let creds = self.credentials(password).await?;
         match self.server.storage.users.create_user(&host, &user, &creds).await {
             Ok(()) => {
                 tracing::info!(what = "user_registered", user = %user, host = %host, via = "admin");
@@ -111,12 +117,7 @@ impl AdminOps for NodeAdmin {
         password: &str,
     ) -> Result<(), AdminError> {
         let (user, host) = self.account(user, host)?;
-        if password.is_empty() {
-            return Err(AdminError::BadRequest("empty password".into()));
-        }
-        let creds = crate::modules::register::derive(&self.server, password.to_owned())
-            .await
-            .ok_or_else(|| AdminError::Internal("key derivation failed".into()))?;
+        let creds = self.credentials(password).await?;
         match self.server.storage.users.set_credentials(&host, &user, &creds).await {
             Ok(()) => Ok(()),
             Err(StorageError::NotFound) => Err(AdminError::NotFound(format!("{user}@{host}"))),

@@ -1,8 +1,6 @@
 //! Service discovery (XEP-0030) for the server and for accounts.
 
 use super::iq;
-use crate::addr::Addr;
-use crate::server::ServerRef;
 use meerkat_proto::error::{StanzaError, StanzaErrorCondition as SEC};
 use meerkat_proto::ns;
 use meerkat_xml::Element;
@@ -42,8 +40,13 @@ fn info(identity: (&str, &str, Option<&str>), features: &[&str], node: Option<&s
     q
 }
 
-/// disco#info / disco#items of the server domain.
-pub fn server(_server: &ServerRef, req: &Element, _to: &Addr) -> Option<Element> {
+/// disco#info / disco#items answered with this identity and these features (no nodes, no
+/// items: there are no components or published nodes yet).
+fn answer(
+    req: &Element,
+    identity: (&str, &str, Option<&str>),
+    features: &[&str],
+) -> Option<Element> {
     if req.attr("type") != Some("get") {
         return iq::error(req, StanzaError::new(SEC::BadRequest));
     }
@@ -52,24 +55,18 @@ pub fn server(_server: &ServerRef, req: &Element, _to: &Addr) -> Option<Element>
         return iq::error(req, StanzaError::new(SEC::ItemNotFound));
     }
     if q.ns == ns::DISCO_INFO {
-        Some(iq::result(req, Some(info(("server", "im", Some("Meerkat")), SERVER_FEATURES, None))))
+        Some(iq::result(req, Some(info(identity, features, None))))
     } else {
         Some(iq::result(req, Some(Element::new("query", ns::DISCO_ITEMS))))
     }
 }
 
+/// disco#info / disco#items of the server domain.
+pub fn server(req: &Element) -> Option<Element> {
+    answer(req, ("server", "im", Some("Meerkat")), SERVER_FEATURES)
+}
+
 /// disco#info / disco#items of an account's bare JID.
 pub fn account(req: &Element) -> Option<Element> {
-    if req.attr("type") != Some("get") {
-        return iq::error(req, StanzaError::new(SEC::BadRequest));
-    }
-    let q = iq::payload(req)?;
-    if q.attr("node").is_some() {
-        return iq::error(req, StanzaError::new(SEC::ItemNotFound));
-    }
-    if q.ns == ns::DISCO_INFO {
-        Some(iq::result(req, Some(info(("account", "registered", None), ACCOUNT_FEATURES, None))))
-    } else {
-        Some(iq::result(req, Some(Element::new("query", ns::DISCO_ITEMS))))
-    }
+    answer(req, ("account", "registered", None), ACCOUNT_FEATURES)
 }

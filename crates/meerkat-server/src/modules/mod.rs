@@ -16,7 +16,6 @@ pub mod register;
 pub mod roster;
 pub mod services;
 
-use crate::addr::Addr;
 use crate::router;
 use crate::server::ServerRef;
 use meerkat_proto::error::{StanzaError, StanzaErrorCondition as SEC};
@@ -46,14 +45,14 @@ impl Me {
 }
 
 /// Handles a stanza addressed to the server's domain itself.
-pub async fn server_stanza(server: &ServerRef, stanza: Element, to: &Addr) {
+pub async fn server_stanza(server: &ServerRef, stanza: Element) {
     if stanza.name != "iq" || !iq::is_request(&stanza) {
         // Messages and presences to the server have no handler; only errors would be noise.
         return;
     }
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
     let reply = match payload_ns.as_str() {
-        ns::DISCO_INFO | ns::DISCO_ITEMS => disco::server(server, &stanza, to),
+        ns::DISCO_INFO | ns::DISCO_ITEMS => disco::server(&stanza),
         ns::PING => Some(iq::result(&stanza, None)),
         ns::VERSION => services::version(server, &stanza),
         ns::TIME => services::time(&stanza),

@@ -7,12 +7,10 @@ use crate::addr::{self, Addr};
 use crate::server::ServerRef;
 use meerkat_proto::error::{StanzaError, StanzaErrorCondition as SEC};
 use meerkat_proto::ns;
+use meerkat_proto::register::{field, form, MAX_PASSWORD_BYTES};
 use meerkat_proto::sasl::StoredCredentials;
 use meerkat_xml::Element;
 use std::net::IpAddr;
-
-/// Longest password accepted; bounds the PBKDF2 input a peer controls.
-const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// True when `ip` may create accounts.
 pub fn ip_allowed(server: &ServerRef, ip: IpAddr) -> bool {
@@ -23,26 +21,12 @@ pub fn ip_allowed(server: &ServerRef, ip: IpAddr) -> bool {
     server.config.modules.register.allowed_ips.iter().any(|net| net.contains(&ip))
 }
 
-fn form() -> Element {
-    Element::new("query", ns::REGISTER)
-        .with_child(
-            Element::new("instructions", ns::REGISTER)
-                .with_text("Choose a username and password to register with this server"),
-        )
-        .with_child(Element::new("username", ns::REGISTER))
-        .with_child(Element::new("password", ns::REGISTER))
-}
-
 /// Derives SCRAM keys off the async threads (PBKDF2 is deliberately slow).
 pub async fn derive(server: &ServerRef, password: String) -> Option<StoredCredentials> {
     let iterations = server.config.auth.scram_iterations;
     tokio::task::spawn_blocking(move || StoredCredentials::from_password(&password, iterations))
         .await
         .ok()
-}
-
-fn field(q: &Element, name: &str) -> Option<String> {
-    q.get_child(name, ns::REGISTER).map(|e| e.text())
 }
 
 fn password_ok(server: &ServerRef, password: &str) -> bool {

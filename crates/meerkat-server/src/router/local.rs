@@ -11,7 +11,7 @@ use meerkat_xml::Element;
 /// Routes a stanza addressed to a domain this node serves.
 pub async fn route_local(server: &ServerRef, stanza: Element, to: Addr) {
     let Some(node) = to.node.clone() else {
-        modules::server_stanza(server, stanza, &to).await;
+        modules::server_stanza(server, stanza).await;
         return;
     };
     let bare = format!("{node}@{}", to.domain);

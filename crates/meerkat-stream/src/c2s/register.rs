@@ -6,8 +6,7 @@ use meerkat_proto::error::{error_reply, StanzaError, StanzaErrorCondition as SEC
 use meerkat_proto::ns;
 use meerkat_xml::Element;
 
-/// Longest password accepted; bounds the PBKDF2 input a peer controls.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub use meerkat_proto::register::MAX_PASSWORD_BYTES;
 
 /// Why an account could not be created (the answer to [`super::Action::Register`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -48,43 +47,13 @@ pub(super) struct Policy {
     pub min_password_len: usize,
 }
 
-/// The registration form (XEP-0077 §3.1, example 2).
-fn form() -> Element {
-    Element::new("query", ns::REGISTER)
-        .with_child(
-            Element::new("instructions", ns::REGISTER)
-                .with_text("Choose a username and password to register with this server"),
-        )
-        .with_child(Element::new("username", ns::REGISTER))
-        .with_child(Element::new("password", ns::REGISTER))
-}
-
-/// `<iq type='result'>` answering `req`, `from`/`to` swapped, with an optional payload.
-pub(super) fn iq_result(req: &Element, payload: Option<Element>) -> Element {
-    let mut r = Element::new("iq", req.ns.clone()).with_attr("type", "result");
-    if let Some(id) = req.attr("id") {
-        r.set_attr("id", id);
-    }
-    if let Some(to) = req.attr("to") {
-        r.set_attr("from", to);
-    }
-    if let Some(from) = req.attr("from") {
-        r.set_attr("to", from);
-    }
-    if let Some(p) = payload {
-        r = r.with_child(p);
-    }
-    r
-}
+pub(super) use meerkat_proto::iq::result as iq_result;
+use meerkat_proto::register::{field, form};
 
 /// The error reply to `req`; an IQ of type `error` gets an empty result instead, because an
 /// error is never answered with an error and this IQ must still end the client's wait.
 fn reply_err(req: &Element, c: SEC) -> Element {
     error_reply(req, &StanzaError::new(c)).unwrap_or_else(|| iq_result(req, None))
-}
-
-fn field(q: &Element, name: &str) -> Option<String> {
-    q.get_child(name, ns::REGISTER).map(|e| e.text())
 }
 
 /// Decides what a registration IQ on an unauthenticated stream gets.
