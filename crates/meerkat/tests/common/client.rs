@@ -535,47 +535,90 @@ impl Client {
             }
             Mech::ScramSha1 | Mech::ScramSha256 => {
                 let hash = if mech == Mech::ScramSha1 { Hash::Sha1 } else { Hash::Sha256 };
-                let mut scram = ScramClient::new(hash, user, password);
-                self.send(&format!(
-                    "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{}</auth>",
-                    mech.name(),
-                    B64.encode(scram.client_first())
-                ))
-                .await;
-                let ch = self.recv_sasl().await;
-                if !ch.is("challenge", ns::SASL) {
-                    return Err(ch);
-                }
-                let server_first = decode_b64_text(&ch, &self.name);
-                let fin = scram
-                    .client_final(&server_first)
-                    .unwrap_or_else(|e| panic!("{}: bad server-first-message: {e}", self.name));
-                self.send(&format!(
-                    "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
-                    B64.encode(fin)
-                ))
-                .await;
-                let mut r = self.recv_sasl().await;
-                if r.is("challenge", ns::SASL) {
-                    // RFC 6120 §6.3.10 allows the server-final in a challenge, answered empty.
-                    let server_final = decode_b64_text(&r, &self.name);
-                    scram.verify_server_final(&server_final).unwrap_or_else(|e| {
-                        panic!("{}: {e}", self.name);
-                    });
-                    self.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>").await;
-                    r = self.recv_sasl().await;
-                } else if r.is("success", ns::SASL) {
-                    let server_final = decode_b64_text(&r, &self.name);
-                    scram.verify_server_final(&server_final).unwrap_or_else(|e| {
-                        panic!("{}: SCRAM <success/>: {e}", self.name);
-                    });
-                }
-                if r.is("success", ns::SASL) {
-                    Ok(self.restart().await)
-                } else {
-                    Err(r)
-                }
+                self.scram(mech.name(), ScramClient::new(hash, user, password)).await
             }
+        }
+    }
+
+    /// SCRAM-SHA-256-PLUS bound to this TLS connection with `kind` (`tls-exporter` or
+    /// `tls-server-end-point`); `tamper` flips a bit of the binding data to check the server
+    /// refuses a mismatch.
+    pub async fn auth_scram_plus(
+        &mut self,
+        user: &str,
+        password: &str,
+        kind: &str,
+        tamper: bool,
+    ) -> Result<Element, Element> {
+        let mut data = self.channel_binding(kind);
+        if tamper {
+            if let Some(b) = data.first_mut() {
+                *b ^= 1;
+            }
+        }
+        let scram = ScramClient::new(Hash::Sha256, user, password).with_channel_binding(kind, data);
+        self.scram("SCRAM-SHA-256-PLUS", scram).await
+    }
+
+    /// Channel-binding data of this TLS connection as the client computes it.
+    fn channel_binding(&self, kind: &str) -> Vec<u8> {
+        let Some(Conn::Tls(tls)) = &self.conn else { panic!("{}: not on TLS", self.name) };
+        let (_, conn) = tls.get_ref();
+        match kind {
+            "tls-exporter" => conn
+                .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+                .map(Vec::from)
+                .unwrap_or_else(|e| panic!("{}: exporter: {e}", self.name)),
+            "tls-server-end-point" => {
+                use sha2::Digest;
+                let certs = conn.peer_certificates().unwrap_or_default();
+                let leaf = certs.first().unwrap_or_else(|| panic!("{}: no server cert", self.name));
+                sha2::Sha256::digest(leaf.as_ref()).to_vec()
+            }
+            other => panic!("unknown channel binding {other}"),
+        }
+    }
+
+    /// One SCRAM exchange with `mechanism`; the server signature is checked.
+    async fn scram(&mut self, mechanism: &str, mut scram: ScramClient) -> Result<Element, Element> {
+        self.send(&format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{}</auth>",
+            mechanism,
+            B64.encode(scram.client_first())
+        ))
+        .await;
+        let ch = self.recv_sasl().await;
+        if !ch.is("challenge", ns::SASL) {
+            return Err(ch);
+        }
+        let server_first = decode_b64_text(&ch, &self.name);
+        let fin = scram
+            .client_final(&server_first)
+            .unwrap_or_else(|e| panic!("{}: bad server-first-message: {e}", self.name));
+        self.send(&format!(
+            "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
+            B64.encode(fin)
+        ))
+        .await;
+        let mut r = self.recv_sasl().await;
+        if r.is("challenge", ns::SASL) {
+            // RFC 6120 §6.3.10 allows the server-final in a challenge, answered empty.
+            let server_final = decode_b64_text(&r, &self.name);
+            scram.verify_server_final(&server_final).unwrap_or_else(|e| {
+                panic!("{}: {e}", self.name);
+            });
+            self.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>").await;
+            r = self.recv_sasl().await;
+        } else if r.is("success", ns::SASL) {
+            let server_final = decode_b64_text(&r, &self.name);
+            scram.verify_server_final(&server_final).unwrap_or_else(|e| {
+                panic!("{}: SCRAM <success/>: {e}", self.name);
+            });
+        }
+        if r.is("success", ns::SASL) {
+            Ok(self.restart().await)
+        } else {
+            Err(r)
         }
     }
 

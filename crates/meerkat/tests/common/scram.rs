@@ -64,6 +64,8 @@ pub struct ScramClient {
     client_first_bare: String,
     /// Set by [`ScramClient::client_final`]: the signature the server must send back.
     expected_server_signature: Option<Vec<u8>>,
+    /// Channel binding for -PLUS: type name and data (RFC 5802 §6, RFC 9266, RFC 5929).
+    binding: Option<(String, Vec<u8>)>,
 }
 
 impl ScramClient {
@@ -77,12 +79,26 @@ impl ScramClient {
             client_nonce,
             client_first_bare,
             expected_server_signature: None,
+            binding: None,
+        }
+    }
+
+    /// Starts a -PLUS exchange bound to the TLS channel with `kind` and its `data`.
+    pub fn with_channel_binding(mut self, kind: &str, data: Vec<u8>) -> Self {
+        self.binding = Some((kind.to_string(), data));
+        self
+    }
+
+    fn gs2_header(&self) -> String {
+        match &self.binding {
+            Some((kind, _)) => format!("p={kind},,"),
+            None => "n,,".to_string(),
         }
     }
 
     /// The client-first-message (with gs2 header).
     pub fn client_first(&self) -> String {
-        format!("n,,{}", self.client_first_bare)
+        format!("{}{}", self.gs2_header(), self.client_first_bare)
     }
 
     /// Answers the server-first-message with the client-final-message.
@@ -114,7 +130,11 @@ impl ScramClient {
         let salted = salted_password(h, &self.password, &salt, iterations);
         let client_key = hmac(h, &salted, b"Client Key");
         let stored_key = digest(h, &client_key);
-        let without_proof = format!("c={},r={}", B64.encode("n,,"), nonce);
+        let mut cbind_input = self.gs2_header().into_bytes();
+        if let Some((_, data)) = &self.binding {
+            cbind_input.extend_from_slice(data);
+        }
+        let without_proof = format!("c={},r={}", B64.encode(cbind_input), nonce);
         let auth_message = format!("{},{},{}", self.client_first_bare, server_first, without_proof);
         let client_signature = hmac(h, &stored_key, auth_message.as_bytes());
         let proof: Vec<u8> =

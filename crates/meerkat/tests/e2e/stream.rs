@@ -237,3 +237,58 @@ pub fn base64_plain(user: &str, password: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
 }
+
+/// SCRAM-SHA-256-PLUS with `kind` on a fresh TLS connection (STARTTLS or direct TLS).
+async fn plus_login(
+    server: &TestServer,
+    port_index: usize,
+    direct: bool,
+    kind: &str,
+    tamper: bool,
+) -> Result<Element, Element> {
+    let alice = server.new_user("alice").await;
+    let port = server.ports[port_index];
+    let mut c = if direct {
+        Client::connect_direct_tls(port, "alice").await
+    } else {
+        let mut c = Client::connect(port, "alice").await;
+        c.open_stream().await;
+        c.starttls().await;
+        c
+    };
+    if direct {
+        c.open_stream().await;
+    }
+    c.auth_scram_plus(&alice.name, &alice.password, kind, tamper).await
+}
+
+#[tokio::test]
+async fn scram_sha_256_plus_with_tls_exporter_over_starttls() {
+    let server = TestServer::start().await;
+    let features = plus_login(&server, 0, false, "tls-exporter", false)
+        .await
+        .unwrap_or_else(|f| panic!("SCRAM-SHA-256-PLUS (tls-exporter) failed: {}", xml(&f)));
+    assert!(features.has_child("bind", ns::BIND), "{}", xml(&features));
+}
+
+#[tokio::test]
+async fn scram_sha_256_plus_with_tls_server_end_point_over_direct_tls() {
+    let server = ServerBuilder::new().listeners(&[TlsMode::Starttls, TlsMode::Tls]).start().await;
+    let features =
+        plus_login(&server, 1, true, "tls-server-end-point", false).await.unwrap_or_else(|f| {
+            panic!("SCRAM-SHA-256-PLUS (tls-server-end-point) failed: {}", xml(&f))
+        });
+    assert!(features.has_child("bind", ns::BIND), "{}", xml(&features));
+}
+
+#[tokio::test]
+async fn scram_plus_with_wrong_binding_data_is_not_authorized() {
+    let server = TestServer::start().await;
+    for kind in ["tls-exporter", "tls-server-end-point"] {
+        let failure = plus_login(&server, 0, false, kind, true)
+            .await
+            .expect_err("a tampered channel binding must not authenticate");
+        assert!(failure.is("failure", ns::SASL), "{kind}: {}", xml(&failure));
+        assert!(failure.has_child("not-authorized", ns::SASL), "{kind}: {}", xml(&failure));
+    }
+}
