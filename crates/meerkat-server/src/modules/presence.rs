@@ -154,6 +154,10 @@ async fn broadcast_available(
     };
     let mut stored = (*kept).clone();
     stored.set_attr("from", me.full());
+    // Copies keep the client's id (RFC 6120 §8.1.3): clients match echoes by it.
+    if let Some(id) = stanza.attr("id") {
+        stored.set_attr("id", id);
+    }
     server.sessions.set_presence(&me.bare, me.sid, Some(kept), priority);
     let roster = contacts(server, me).await;
     for item in &roster {
@@ -281,6 +285,9 @@ pub async fn broadcast_unavailable(
         .with_attr("type", "unavailable");
     if let Some(s) = &stanza {
         base.children = s.children.clone();
+        if let Some(id) = s.attr("id") {
+            base.set_attr("id", id);
+        }
         state.last_status = s.get_child("status", ns::CLIENT).map(|e| e.text()).unwrap_or_default();
     }
     if was_available {
