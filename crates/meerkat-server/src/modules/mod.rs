@@ -65,8 +65,8 @@ pub async fn server_stanza(server: &ServerRef, stanza: Element) {
     }
 }
 
-/// Answers an IQ addressed to a local account's bare JID (RFC 6121 §8.5.2.1.3? no: RFC 6120
-/// §10.5.2: the server handles it on the account's behalf).
+/// Answers an IQ addressed to a local account's bare JID: the server handles it on the
+/// account's behalf (RFC 6120 §10.5.4).
 pub async fn account_iq(server: &ServerRef, stanza: Element, node: &str, domain: &str) {
     if !iq::is_request(&stanza) {
         return;

@@ -18,12 +18,12 @@ pub async fn route_local(server: &ServerRef, stanza: Element, to: Addr) {
     let sessions = server.sessions.resources(&bare);
     if let Some(resource) = &to.resource {
         if let Some(entry) = sessions.iter().find(|e| &e.resource == resource) {
-            deliver_or_fallback(server, entry, stanza, &bare, &node, &to.domain).await;
+            deliver_or_fallback(server, entry, stanza, &node, &to.domain).await;
             return;
         }
-        full_jid_offline(server, stanza, &bare, &node, &to.domain, &sessions).await;
+        full_jid_offline(server, stanza, &node, &to.domain, &sessions).await;
     } else {
-        to_bare(server, stanza, &bare, &node, &to.domain, &sessions).await;
+        to_bare(server, stanza, &node, &to.domain, &sessions).await;
     }
 }
 
@@ -33,7 +33,6 @@ async fn deliver_or_fallback(
     server: &ServerRef,
     entry: &SessionEntry,
     stanza: Element,
-    bare: &str,
     node: &str,
     domain: &str,
 ) {
@@ -44,7 +43,6 @@ async fn deliver_or_fallback(
         } else if stanza.name == "iq" {
             bounce(server, &stanza, StanzaError::new(SEC::ServiceUnavailable)).await;
         }
-        let _ = bare;
     }
 }
 
@@ -60,18 +58,17 @@ fn stanza_type(stanza: &Element) -> &str {
 async fn full_jid_offline(
     server: &ServerRef,
     stanza: Element,
-    bare: &str,
     node: &str,
     domain: &str,
     sessions: &[SessionEntry],
 ) {
     match (stanza.name.as_str(), stanza_type(&stanza)) {
         ("message", "normal" | "chat" | "headline") => {
-            to_bare(server, stanza, bare, node, domain, sessions).await
+            to_bare(server, stanza, node, domain, sessions).await
         }
         ("message", _) => {}
         ("presence", "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe") => {
-            to_bare(server, stanza, bare, node, domain, sessions).await
+            to_bare(server, stanza, node, domain, sessions).await
         }
         ("presence", _) => {}
         ("iq", "get" | "set") => {
@@ -85,7 +82,6 @@ async fn full_jid_offline(
 async fn to_bare(
     server: &ServerRef,
     stanza: Element,
-    bare: &str,
     node: &str,
     domain: &str,
     sessions: &[SessionEntry],
@@ -109,7 +105,6 @@ async fn to_bare(
         "iq" => modules::account_iq(server, stanza, node, domain).await,
         _ => {}
     }
-    let _ = bare;
 }
 
 async fn message_to_bare(
