@@ -12,23 +12,13 @@ use sqlx::Row;
 const USER_DATA_TABLES: [&str; 4] =
     ["roster_items", "roster_versions", "offline_messages", "last_activity"];
 
-#[async_trait::async_trait]
-impl UserStore for SqliteStore {
-    async fn create_user(
-        &self,
-        host: &str,
-        username: &str,
-        credentials: &StoredCredentials,
-    ) -> Result<()> {
-        let (sha1, sha256) = (&credentials.sha1, &credentials.sha256);
-        let result = sqlx::query(
-            "INSERT INTO users (host, username, \
-                 sha1_salt, sha1_iterations, sha1_stored_key, sha1_server_key, \
-                 sha256_salt, sha256_iterations, sha256_stored_key, sha256_server_key) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(host)
-        .bind(username)
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds the eight SCRAM columns (SHA-1 then SHA-256: salt, iterations, stored key, server key)
+/// in the order both `INSERT` and `UPDATE` list them.
+fn bind_keys<'q>(query: Query<'q>, c: &'q StoredCredentials) -> Query<'q> {
+    let (sha1, sha256) = (&c.sha1, &c.sha256);
+    query
         .bind(&sha1.salt)
         .bind(i64::from(sha1.iterations))
         .bind(&sha1.stored_key)
@@ -37,8 +27,25 @@ impl UserStore for SqliteStore {
         .bind(i64::from(sha256.iterations))
         .bind(&sha256.stored_key)
         .bind(&sha256.server_key)
-        .execute(&self.pool)
-        .await;
+}
+
+#[async_trait::async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(
+        &self,
+        host: &str,
+        username: &str,
+        credentials: &StoredCredentials,
+    ) -> Result<()> {
+        let query = sqlx::query(
+            "INSERT INTO users (host, username, \
+                 sha1_salt, sha1_iterations, sha1_stored_key, sha1_server_key, \
+                 sha256_salt, sha256_iterations, sha256_stored_key, sha256_server_key) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(host)
+        .bind(username);
+        let result = bind_keys(query, credentials).execute(&self.pool).await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_unique_violation(&e) => Err(StorageError::AlreadyExists),
@@ -77,27 +84,19 @@ impl UserStore for SqliteStore {
         username: &str,
         credentials: &StoredCredentials,
     ) -> Result<()> {
-        let (sha1, sha256) = (&credentials.sha1, &credentials.sha256);
-        let result = sqlx::query(
+        let query = sqlx::query(
             "UPDATE users SET \
                  sha1_salt = ?, sha1_iterations = ?, sha1_stored_key = ?, sha1_server_key = ?, \
                  sha256_salt = ?, sha256_iterations = ?, sha256_stored_key = ?, \
                  sha256_server_key = ? \
              WHERE host = ? AND username = ?",
-        )
-        .bind(&sha1.salt)
-        .bind(i64::from(sha1.iterations))
-        .bind(&sha1.stored_key)
-        .bind(&sha1.server_key)
-        .bind(&sha256.salt)
-        .bind(i64::from(sha256.iterations))
-        .bind(&sha256.stored_key)
-        .bind(&sha256.server_key)
-        .bind(host)
-        .bind(username)
-        .execute(&self.pool)
-        .await
-        .map_err(backend("set_credentials"))?;
+        );
+        let result = bind_keys(query, credentials)
+            .bind(host)
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(backend("set_credentials"))?;
         if result.rows_affected() == 0 {
             return Err(StorageError::NotFound);
         }
