@@ -6,7 +6,8 @@
 # Usage: bench/compare.sh [--users N] [--repeats K] [--servers "meerkat ejabberd prosody"]
 #                         [--chat-users N] [--chat-rate R] [--chat-rate-high R]
 #                         [--seed-hold DUR] [--hold DUR] [--out DIR] [--no-build] [--only LIST]
-#                         [--login-users N] [--plain-users N]
+#                         [--login-users N] [--plain-users N] [--chat-rate-low R]
+#                         [--skip SERVER:SCENARIO,...]
 #   --users N         idle sessions for memory and users of the seed pattern (default 10000;
 #                     the issue's targets are at 18000)
 #   --login-users N   users logged in by the SCRAM-SHA-256 login-rate run (default: min(N, 5000))
@@ -16,11 +17,16 @@
 #   --chat-users N    users of the chat scenarios (default 10000)
 #   --chat-rate R     aggregate msg/s of chat scenario (c) (default 5000)
 #   --chat-rate-high R  second chat rate for the p99 target (default 10000; 0 skips it)
+#   --chat-rate-low R   a rate every server can sustain, so all three have a chat row
+#                     (default 1000; 0 skips it)
 #   --seed-hold DUR   how long the seed pattern (one message per user per 60 s) is measured
 #                     after its ramp (default 60s: every user sends about once)
 #   --hold DUR        how long idle sessions are held in the memory scenario (default 10s)
 #   --only LIST       scenarios to run, comma separated, from
-#                     memory,login-scram,login-plain,throughput,chat,chat-high,seed
+#                     memory,seed,login-scram,login-plain,throughput,chat-low,chat,chat-high,top-speed
+#   --skip LIST       SERVER:SCENARIO pairs not to run, e.g. prosody:chat,prosody:chat-high
+#                     (Prosody cannot even finish the ramp of 10k users sending 5000 msg/s)
+#   --top-step N      users added per top-speed step (default 6000, up to --users)
 #   --no-build        use the binaries already in $CARGO_TARGET_DIR/release. Without it, the
 #                     committed HEAD is exported (git archive, so other people's uncommitted
 #                     edits in the work tree are left out) to $BENCH_RUN_DIR/src and built there.
@@ -37,11 +43,14 @@ SERVERS="meerkat ejabberd prosody"
 CHAT_USERS=10000
 CHAT_RATE=5000
 CHAT_RATE_HIGH=10000
+CHAT_RATE_LOW=1000
+SKIP=""
+TOP_STEP=6000
 SEED_HOLD=60s
 HOLD=10s
 OUT=""
 BUILD=1
-ONLY="memory,login-scram,login-plain,throughput,chat,chat-high,seed"
+ONLY="memory,seed,login-scram,login-plain,throughput,chat-low,chat,chat-high,top-speed"
 LOGIN_USERS=""
 PLAIN_USERS=""
 while [ $# -gt 0 ]; do
@@ -53,6 +62,9 @@ while [ $# -gt 0 ]; do
         --chat-users) CHAT_USERS=$2; shift 2 ;;
         --chat-rate) CHAT_RATE=$2; shift 2 ;;
         --chat-rate-high) CHAT_RATE_HIGH=$2; shift 2 ;;
+        --chat-rate-low) CHAT_RATE_LOW=$2; shift 2 ;;
+        --skip) SKIP=$2; shift 2 ;;
+        --top-step) TOP_STEP=$2; shift 2 ;;
         --seed-hold) SEED_HOLD=$2; shift 2 ;;
         --hold) HOLD=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
@@ -60,11 +72,12 @@ while [ $# -gt 0 ]; do
         --only) ONLY=$2; shift 2 ;;
         --login-users) LOGIN_USERS=$2; shift 2 ;;
         --plain-users) PLAIN_USERS=$2; shift 2 ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-want() { [[ ",$ONLY," == *",$1,"* ]]; }
+# want SCENARIO [SERVER]: in --only and not skipped for that server.
+want() { [[ ",$ONLY," == *",$1,"* ]] && ! [[ -n "${2:-}" && ",$SKIP," == *",$2:$1,"* ]]; }
 min() { [ "$1" -lt "$2" ] && echo "$1" || echo "$2"; }
 : "${LOGIN_USERS:=$(min "$USERS" 5000)}"
 : "${PLAIN_USERS:=$(min "$USERS" 2000)}"
@@ -98,7 +111,7 @@ BUILT=$(cat "$CARGO_TARGET_DIR/release/.bench-commit" 2>/dev/null || echo "unkno
     echo "ejabberd: $(dpkg-query -W -f '${Version}' ejabberd 2>/dev/null || echo missing)"
     echo "erlang: $(dpkg-query -W -f '${Version}' erlang-base 2>/dev/null || echo missing)"
     echo "prosody: $(dpkg-query -W -f '${Version}' prosody 2>/dev/null || echo missing)"
-    echo "users: $USERS  login_users: $LOGIN_USERS  plain_users: $PLAIN_USERS  repeats: $REPEATS  chat_users: $CHAT_USERS  chat_rate: $CHAT_RATE  chat_rate_high: $CHAT_RATE_HIGH  seed_hold: $SEED_HOLD"
+    echo "users: $USERS  login_users: $LOGIN_USERS  plain_users: $PLAIN_USERS  repeats: $REPEATS  chat_users: $CHAT_USERS  chat_rate: $CHAT_RATE  chat_rate_high: $CHAT_RATE_HIGH  chat_rate_low: $CHAT_RATE_LOW  skip: $SKIP  seed_hold: $SEED_HOLD"
 } > "$OUT/machine-r$FIRST_REPEAT-$(date -u +%H%M%S).txt"
 
 # Users 1..max(USERS, CHAT_USERS, 200) are registered once per server; the scenarios reuse them.
@@ -188,36 +201,48 @@ for rep in $(seq "$FIRST_REPEAT" "$REPEATS"); do
         settle "$pid"
         # (a) memory per idle authenticated session: N users log in (SCRAM-SHA-256, which also
         # fills the client key cache for the login-rate runs) and hold; RSS before/after login.
-        want memory && run memory "$server" "$rep" "$port" "$pid" 600 \
+        want memory "$server" && run memory "$server" "$rep" "$port" "$pid" 600 \
             --auth scram-sha256 --key-cache "$KEYS" connect -n "$USERS" --login-rate 2000 --duration "$HOLD"
         # (e) the seed's pattern: N users, each sends one message per 60 s to a random online user.
         # Run before the chat scenarios: messages a lossy chat run leaves queued are stored offline
         # and delivered at the next login with their old timestamps, which would skew it.
-        want seed && run seed "$server" "$rep" "$port" "$pid" 900 \
+        want seed "$server" && run seed "$server" "$rep" "$port" "$pid" 900 \
             --auth scram-sha256 --key-cache "$KEYS" \
             chat -n "$USERS" --login-rate 2000 --period 60s --duration "$SEED_HOLD" --grace 5s
         # (d) login rate, SCRAM-SHA-256 with the client key cached (the server checks a proof:
         # no key derivation on either side), as fast as the server takes them.
-        want login-scram && run login-scram "$server" "$rep" "$port" "$pid" 600 \
+        want login-scram "$server" && run login-scram "$server" "$rep" "$port" "$pid" 600 \
             --auth scram-sha256 --key-cache "$KEYS" --max-pending-logins 500 \
             connect -n "$LOGIN_USERS" --login-rate 100000 --duration 2s
         # (d') login rate with PLAIN: the server derives the key (PBKDF2, 4096 iterations).
-        want login-plain && run login-plain "$server" "$rep" "$port" "$pid" 600 \
+        want login-plain "$server" && run login-plain "$server" "$rep" "$port" "$pid" 600 \
             --auth plain --max-pending-logins 500 \
             connect -n "$PLAIN_USERS" --login-rate 100000 --duration 2s
         # (b) throughput: 100 sender/receiver pairs, 10 messages in flight per pair.
-        want throughput && run throughput "$server" "$rep" "$port" "$pid" 300 \
+        want throughput "$server" && run throughput "$server" "$rep" "$port" "$pid" 300 \
             --auth scram-sha256 --key-cache "$KEYS" throughput --pairs 100 --window 10 --warmup 3s --duration 10s
+        # (c0) chat among CHAT_USERS at CHAT_RATE_LOW msg/s: a rate all three servers sustain.
+        if want chat-low "$server" && [ "$CHAT_RATE_LOW" != 0 ]; then
+            run chat-low "$server" "$rep" "$port" "$pid" 900 \
+                --auth scram-sha256 --key-cache "$KEYS" \
+                chat -n "$CHAT_USERS" --login-rate 2000 --msg-rate "$CHAT_RATE_LOW" --duration 20s --grace 5s
+        fi
         # (c) chat among CHAT_USERS at CHAT_RATE msg/s: server CPU per message, p99.
-        want chat && run chat "$server" "$rep" "$port" "$pid" 600 \
+        want chat "$server" && run chat "$server" "$rep" "$port" "$pid" 600 \
             --auth scram-sha256 --key-cache "$KEYS" \
             chat -n "$CHAT_USERS" --login-rate 2000 --msg-rate "$CHAT_RATE" --duration 20s --grace 5s
         # (c') the same at CHAT_RATE_HIGH msg/s (the p99 <= 5 ms target).
-        if want chat-high && [ "$CHAT_RATE_HIGH" != 0 ]; then
+        if want chat-high "$server" && [ "$CHAT_RATE_HIGH" != 0 ]; then
             run chat-high "$server" "$rep" "$port" "$pid" 600 \
                 --auth scram-sha256 --key-cache "$KEYS" \
                 chat -n "$CHAT_USERS" --login-rate 2000 --msg-rate "$CHAT_RATE_HIGH" --duration 20s --grace 5s
         fi
+        # (f) the seed's top-speed search: add TOP_STEP users at a time (one message per user
+        # per minute) until logins fail or p99 passes 100 ms, up to USERS (the open-file cap).
+        want top-speed "$server" && run top-speed "$server" "$rep" "$port" "$pid" 1500 \
+            --auth scram-sha256 --key-cache "$KEYS" \
+            top-speed --step "$TOP_STEP" --max-users "$USERS" --login-rate 2000 --period 60s \
+            --step-hold 40s --p99-threshold 100ms
         "$PEERS_DIR/stop.sh" "$server" >>"$LOG" 2>&1 || say "stopping $server failed"
         STARTED=""
     done

@@ -73,6 +73,12 @@ def p99_after_ramp(d):
     return max(vals) if vals else None
 
 
+def top_step_p99(d):
+    """p99 of the highest passing top-speed step."""
+    steps = [x for x in (dig(d, "top_speed", "steps") or []) if x.get("passed")]
+    return dig(steps[-1], "latency", "p99_ms") if steps else None
+
+
 # (scenario, label, extractor, better: "low"|"high"|None, format)
 ROWS = [
     ("memory", "(a) idle sessions held", lambda d: dig(d, "server_usage", "sessions"), None, "{:.0f}"),
@@ -87,6 +93,11 @@ ROWS = [
     ("throughput", "(b) throughput, 100 pairs: routed msgs/s", lambda d: dig(d, "throughput", "msgs_per_s"), "high", "{:.0f}"),
     ("throughput", "(b) server CPU µs per routed message", lambda d: dig(d, "server_usage", "cpu_us_per_msg"), "low", "{:.1f}"),
     ("throughput", "(b) server cores used", cores, None, "{:.2f}"),
+    ("chat-low", "(c0) chat @ low rate (all servers): delivered msgs/s", lambda d: dig(d, "messages", "delivered_per_s"), "high", "{:.0f}"),
+    ("chat-low", "(c0) server CPU µs per routed message", lambda d: dig(d, "server_usage", "cpu_us_per_msg"), "low", "{:.1f}"),
+    ("chat-low", "(c0) p50 / p99 time-to-delivery, ms", lambda d: (dig(d, "latency", "p50_ms"), dig(d, "latency", "p99_ms")), "low", "pair"),
+    ("chat-low", "(c0) highest 1-s p99 after the ramp, ms", p99_after_ramp, "low", "{:.2f}"),
+    ("chat-low", "(c0) lost messages, %", lost_pct, "low", "{:.3f}"),
     ("chat", "(c) chat @ target rate: delivered msgs/s", lambda d: dig(d, "messages", "delivered_per_s"), "high", "{:.0f}"),
     ("chat", "(c) server CPU µs per routed message", lambda d: dig(d, "server_usage", "cpu_us_per_msg"), "low", "{:.1f}"),
     ("chat", "(c) p50 / p99 time-to-delivery, ms", lambda d: (dig(d, "latency", "p50_ms"), dig(d, "latency", "p99_ms")), "low", "pair"),
@@ -106,6 +117,9 @@ ROWS = [
     ("seed", "(e) lost messages, %", lost_pct, "low", "{:.3f}"),
     ("seed", "(e) received / sent (above 1: stale offline messages counted)", recv_ratio, None, "{:.3f}"),
     ("seed", "(e) KiB per session (RSS growth / sessions)", lambda d: dig(d, "server_usage", "kib_per_session"), "low", "{:.2f}"),
+    ("top-speed", "(f) top speed: most sessions with every step passing", lambda d: dig(d, "top_speed", "top_sessions"), "high", "{:.0f}"),
+    ("top-speed", "(f) top speed: msgs/s at that step", lambda d: dig(d, "top_speed", "top_msgs_per_s"), None, "{:.1f}"),
+    ("top-speed", "(f) top speed: p99 at the last passing step, ms", top_step_p99, "low", "{:.2f}"),
 ]
 
 
