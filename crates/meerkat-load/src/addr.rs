@@ -27,6 +27,18 @@ pub async fn resolve_loopback(server: &str) -> anyhow::Result<SocketAddr> {
     check_targets(server, &addrs)
 }
 
+/// Resolves a comma-separated `--server` list; every address must be loopback.
+pub async fn resolve_servers(spec: &str) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut out = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        out.push(resolve_loopback(item).await?);
+    }
+    if out.is_empty() {
+        bail!("--server {spec:?} names no server");
+    }
+    Ok(out)
+}
+
 /// The first target, if all of them are loopback.
 pub fn check_targets(server: &str, addrs: &[SocketAddr]) -> anyhow::Result<SocketAddr> {
     let Some(first) = addrs.first() else { bail!("--server {server} resolved to no address") };

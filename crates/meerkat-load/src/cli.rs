@@ -20,7 +20,9 @@ pub struct Cli {
 /// Options shared by all scenarios.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
-    /// Server address host:port; it must resolve to loopback only.
+    /// Server address host:port; it must resolve to loopback only. Several, comma separated
+    /// (standalone nodes side by side): worker process i connects to server i mod n, so each
+    /// worker's users log in to one node and chat among themselves there.
     #[arg(long, global = true, default_value = "127.0.0.1:5222")]
     pub server: String,
     /// XMPP domain of the users.

@@ -5,6 +5,7 @@
 use crate::population::{Phase, Population, UserConfig};
 use crate::stats::Stats;
 use crate::workers::WorkerPool;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Holds the users of a run.
@@ -17,7 +18,8 @@ pub enum Driver {
 
 impl Driver {
     /// Chooses local or workers for up to `max_users` users starting at `first_user`:
-    /// workers when `forced_workers > 0` or `max_users > per_worker`.
+    /// workers when `forced_workers > 0`, `max_users > per_worker`, or several `targets`
+    /// (at least one worker per target; worker i connects to `targets[i % len]`).
     pub async fn start(
         cfg: UserConfig,
         stats: Arc<Stats>,
@@ -25,23 +27,28 @@ impl Driver {
         max_users: u64,
         per_worker: u64,
         forced_workers: usize,
+        targets: &[SocketAddr],
     ) -> anyhow::Result<Self> {
         let per_worker = per_worker.max(1);
         let needed = usize::try_from(max_users.div_ceil(per_worker)).unwrap_or(usize::MAX);
-        let n = if forced_workers > 0 {
+        let mut n = if forced_workers > 0 {
             forced_workers
         } else if needed > 1 {
             needed
         } else {
             0
         };
+        let spread = forced_workers > 0 || targets.len() > 1;
+        if targets.len() > 1 {
+            n = n.max(targets.len());
+        }
         if n == 0 {
             return Ok(Driver::Local(Population::new(cfg, stats)?));
         }
         // With forced workers, spread the users evenly rather than filling the first.
-        let per = if forced_workers > 0 { max_users.div_ceil(n as u64).max(1) } else { per_worker };
+        let per = if spread { max_users.div_ceil(n as u64).max(1) } else { per_worker };
         eprintln!("starting {n} worker processes, {per} users each at most");
-        Ok(Driver::Workers(WorkerPool::spawn(n, &cfg, stats, per, first_user).await?))
+        Ok(Driver::Workers(WorkerPool::spawn(n, &cfg, targets, stats, per, first_user).await?))
     }
 
     /// Processes holding connections.

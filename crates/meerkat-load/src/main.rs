@@ -64,14 +64,14 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
     if let Some(p) = &common.plot {
         plot::check_path(p)?;
     }
-    let target = addr::resolve_loopback(&common.server).await?;
+    let targets = addr::resolve_servers(&common.server).await?;
     let source_ips = match &common.source_ips {
         Some(spec) => addr::parse_source_ips(spec)?,
         None => Vec::new(),
     };
     let start = Instant::now();
     let rc = RunCtx {
-        target,
+        targets,
         source_ips,
         stats: Arc::default(),
         timeline: Arc::default(),

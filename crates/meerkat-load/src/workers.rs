@@ -18,6 +18,7 @@ use crate::population::{Phase, Population, UserConfig};
 use crate::stats::{buckets, Counters, Stats};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -163,10 +164,11 @@ pub struct WorkerPool {
 
 impl WorkerPool {
     /// Starts `n` workers for users from `first_user`, `per_worker` each, merging their ticks
-    /// into `stats`.
+    /// into `stats`. Worker i connects to `targets[i % len]` (`cfg.target` when empty).
     pub async fn spawn(
         n: usize,
         cfg: &UserConfig,
+        targets: &[SocketAddr],
         stats: Arc<Stats>,
         per_worker: u64,
         first_user: u64,
@@ -174,9 +176,13 @@ impl WorkerPool {
         let exe = std::env::current_exe().context("locating own executable for workers")?;
         // Bounded: events are rare (one per ramp and per close); the readers wait when full.
         let (tx, events) = mpsc::channel(1024);
-        let init = serde_json::to_string(&ToWorker::Init(cfg.clone()))? + "\n";
         let mut workers = Vec::with_capacity(n);
         for i in 0..n {
+            let mut cfg = cfg.clone();
+            if !targets.is_empty() {
+                cfg.target = targets[i % targets.len()];
+            }
+            let init = serde_json::to_string(&ToWorker::Init(cfg))? + "\n";
             let mut child = Command::new(&exe)
                 .arg("worker")
                 .stdin(Stdio::piped())

@@ -46,11 +46,13 @@ impl Drop for Node {
 
 fn start_node(bin: &Path) -> Node {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (port, admin) = (free_port(), free_port());
+    // Every port free: nodes of parallel tests (and a benchmark node) would collide on the
+    // fixed defaults, e.g. [metrics] on 9091.
+    let (port, admin, metrics) = (free_port(), free_port(), free_port());
     let config = format!(
         "[general]\nhosts = [\"localhost\"]\ndata_dir = \"{}\"\n\n\
          [[listen.c2s]]\nip_address = \"127.0.0.1\"\nport = {port}\ntls_mode = \"starttls\"\n\n\
-         [admin]\nport = {admin}\n",
+         [admin]\nport = {admin}\n\n[metrics]\nport = {metrics}\n",
         dir.path().join("data").display()
     );
     let cfg_path = dir.path().join("meerkat.toml");
@@ -74,8 +76,12 @@ fn start_node(bin: &Path) -> Node {
 }
 
 fn run_load(port: u16, args: &[&str]) -> (Output, Value) {
+    run_load_on(&format!("127.0.0.1:{port}"), args)
+}
+
+fn run_load_on(servers: &str, args: &[&str]) -> (Output, Value) {
     let out = Command::new(load_bin())
-        .args(["--server", &format!("127.0.0.1:{port}"), "--quiet", "--json"])
+        .args(["--server", servers, "--quiet", "--json"])
         .args(["--prefix", "e2euser"])
         .args(args)
         .output()
@@ -219,4 +225,35 @@ fn scenarios_against_meerkat() {
     assert_eq!(w["counters"]["logins_ok"].as_u64(), Some(12), "{w}");
     assert_eq!(w["messages"]["lost"].as_u64(), Some(0), "{w}");
     assert!(w["messages"]["received"].as_u64().unwrap_or(0) > 0, "{w}");
+}
+
+/// Several `--server`s: worker i logs its users in to server i mod n. Each node only knows the
+/// accounts registered on it, so a user sent to the wrong node would fail to log in.
+#[test]
+fn several_standalone_nodes_each_get_their_own_workers_users() {
+    let Some(bin) = meerkat_bin() else {
+        eprintln!("*** skipped: no meerkat binary beside {} ***", load_bin());
+        return;
+    };
+    let (a, b) = (start_node(&bin), start_node(&bin));
+    run_load(a.port, &["register", "--first", "1", "-n", "4"]);
+    run_load(b.port, &["register", "--first", "5", "-n", "4"]);
+    let both = format!("127.0.0.1:{},127.0.0.1:{}", a.port, b.port);
+    let (_, chat) = run_load_on(
+        &both,
+        &["chat", "-n", "8", "--msg-rate", "16", "--duration", "2s", "--grace", "2s"],
+    );
+    assert_eq!(chat["processes"].as_u64(), Some(2), "{chat}");
+    assert_eq!(chat["counters"]["logins_ok"].as_u64(), Some(8), "{chat}");
+    assert_eq!(chat["counters"]["login_failures"].as_u64(), Some(0), "{chat}");
+    assert_eq!(chat["messages"]["lost"].as_u64(), Some(0), "{chat}");
+    assert!(chat["messages"]["received"].as_u64().unwrap_or(0) > 0, "{chat}");
+    assert_eq!(chat["server"].as_str(), Some(both.as_str()), "{chat}");
+    // Scenarios whose users must reach each other through one server refuse several.
+    let out = Command::new(load_bin())
+        .args(["--server", &both, "--quiet", "register", "-n", "1"])
+        .output()
+        .expect("run meerkat-load");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("takes one --server"));
 }

@@ -21,8 +21,8 @@ use std::time::Duration;
 pub struct RunCtx {
     /// Command-line options.
     pub common: Common,
-    /// Server address (loopback, checked).
-    pub target: SocketAddr,
+    /// Server addresses (loopback, checked); more than one: one per worker, round-robin.
+    pub targets: Vec<SocketAddr>,
     /// Source addresses (loopback, checked).
     pub source_ips: Vec<IpAddr>,
     /// Statistics of this process (merged from workers when there are any).
@@ -38,7 +38,7 @@ impl RunCtx {
     pub fn user_config(&self, chat_period: Option<Duration>) -> UserConfig {
         let c = &self.common;
         UserConfig {
-            target: self.target,
+            target: self.target(),
             source_ips: self.source_ips.clone(),
             domain: c.domain.clone(),
             starttls: c.starttls,
@@ -68,6 +68,7 @@ impl RunCtx {
             max_users,
             self.common.per_worker,
             self.common.workers,
+            &self.targets,
         )
         .await
     }
@@ -76,11 +77,24 @@ impl RunCtx {
     pub fn summary(&self, scenario: &str) -> Summary {
         Summary {
             scenario: scenario.to_owned(),
-            server: self.target.to_string(),
+            server: self.targets.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
             domain: self.common.domain.clone(),
             processes: 1,
             ..Summary::default()
         }
+    }
+
+    /// The first (or only) server.
+    pub fn target(&self) -> SocketAddr {
+        self.targets[0]
+    }
+
+    /// Fails for scenarios whose users must all reach each other through one server.
+    pub fn single_server(&self, scenario: &str) -> anyhow::Result<()> {
+        if self.targets.len() > 1 {
+            anyhow::bail!("{scenario} takes one --server (got {})", self.targets.len());
+        }
+        Ok(())
     }
 
     /// Current server sample, if sampling.

@@ -22,6 +22,8 @@ struct Counts {
 
 /// Runs the scenario.
 pub async fn run(rc: &RunCtx, a: &RegisterArgs) -> anyhow::Result<Summary> {
+    // Each standalone node has its own accounts: register them one node at a time (--first).
+    rc.single_server("register")?;
     let cfg = rc.user_config(None);
     let ctx: Arc<ClientCtx> = Arc::new(cfg.client_ctx()?);
     let cfg = Arc::new(cfg);

@@ -33,6 +33,7 @@ struct Pair {
 
 /// Runs the scenario.
 pub async fn run(rc: &RunCtx, a: &ThroughputArgs) -> anyhow::Result<Summary> {
+    rc.single_server("throughput")?;
     if a.pairs == 0 || a.pairs > MAX_PAIRS {
         bail!("--pairs must be 1..={MAX_PAIRS} (both ends are held by this one process)");
     }
