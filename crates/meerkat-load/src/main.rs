@@ -76,6 +76,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         stats: Arc::default(),
         timeline: Arc::default(),
         procs: procstat::ProcSampler::new(&common.server_pids),
+        started_ns: stats::unix_nanos(),
         common,
     };
     if let (Some(p), Some(_)) = (&rc.procs, rc.proc_sample()) {

@@ -55,6 +55,9 @@ pub struct UserConfig {
     pub max_pending_logins: usize,
     /// Chat period per user; `None`: sessions stay idle.
     pub chat_period_ms: Option<u64>,
+    /// When the run started (Unix ns): messages timestamped earlier are counted as stale.
+    #[serde(default)]
+    pub run_started_ns: u64,
 }
 
 impl UserConfig {
@@ -404,6 +407,10 @@ async fn handle_stanza(shared: &Shared, s: &mut XmppStream, el: &Element) -> u64
             }
             let Some(body) = el.get_child("body", NS_CLIENT) else { return 0 };
             let Some(sent) = body_timestamp(&body.text()) else { return 0 };
+            if sent < shared.cfg.run_started_ns {
+                shared.stats.stale();
+                return 0;
+            }
             shared.stats.received(latency_us(sent, unix_nanos()));
             1
         }

@@ -234,6 +234,9 @@ impl Summary {
         if let Some(m) = &self.messages {
             row(&mut o, "messages sent / received", format!("{} / {}", m.sent, m.received));
             row(&mut o, "lost / error bounces", format!("{} / {}", m.lost, m.errors));
+            if c.stale > 0 {
+                row(&mut o, "stale (sent before this run)", c.stale.to_string());
+            }
             row(
                 &mut o,
                 "delivered/s (window)",

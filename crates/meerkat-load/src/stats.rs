@@ -55,6 +55,10 @@ pub struct Counters {
     pub received: u64,
     /// Message errors bounced by the server.
     pub message_errors: u64,
+    /// Timestamped messages sent before this run started (stored offline by the server during
+    /// an earlier run and delivered at this run's login): not counted as received, no latency.
+    #[serde(default)]
+    pub stale: u64,
 }
 
 impl Counters {
@@ -68,6 +72,7 @@ impl Counters {
             sent: self.sent.saturating_sub(earlier.sent),
             received: self.received.saturating_sub(earlier.received),
             message_errors: self.message_errors.saturating_sub(earlier.message_errors),
+            stale: self.stale.saturating_sub(earlier.stale),
         }
     }
 }
@@ -87,6 +92,7 @@ pub struct Stats {
     sent: AtomicU64,
     received: AtomicU64,
     message_errors: AtomicU64,
+    stale: AtomicU64,
     hist: Mutex<Histograms>,
 }
 
@@ -100,6 +106,7 @@ impl Default for Stats {
             sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             message_errors: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
             hist: Mutex::new(Histograms {
                 total: new_histogram(),
                 interval: new_histogram(),
@@ -139,6 +146,11 @@ impl Stats {
         self.message_errors.fetch_add(1, Relaxed);
     }
 
+    /// A message sent before this run arrived (see [`Counters::stale`]).
+    pub fn stale(&self) {
+        self.stale.fetch_add(1, Relaxed);
+    }
+
     /// A timestamped message arrived `latency_us` after it was sent.
     pub fn received(&self, latency_us: u64) {
         self.received.fetch_add(1, Relaxed);
@@ -164,6 +176,7 @@ impl Stats {
         self.sent.fetch_add(d.sent, Relaxed);
         self.received.fetch_add(d.received, Relaxed);
         self.message_errors.fetch_add(d.message_errors, Relaxed);
+        self.stale.fetch_add(d.stale, Relaxed);
         for &(v, n) in latency_us_counts {
             self.record_n(v, n);
         }
@@ -179,6 +192,7 @@ impl Stats {
             sent: self.sent.load(Relaxed),
             received: self.received.load(Relaxed),
             message_errors: self.message_errors.load(Relaxed),
+            stale: self.stale.load(Relaxed),
         }
     }
 
@@ -309,6 +323,23 @@ mod tests {
         assert_eq!((c.sessions, c.logins_ok, c.sent, c.received), (1, 1, 1, 2));
         assert_eq!(central.total_latency().count, 2);
         assert!((central.total_latency().p50_ms - 2.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn stale_messages_are_counted_apart_and_merged() {
+        let (a, b) = (Stats::default(), Stats::default());
+        a.stale();
+        a.received(10);
+        let d = a.counters().since(&Counters::default());
+        assert_eq!((d.stale, d.received), (1, 1));
+        b.merge(&d, 0, &[]);
+        assert_eq!(b.counters().stale, 1);
+        // Workers of an older build send ticks without the field.
+        let old: Counters = serde_json::from_str(
+            r#"{"sessions":0,"logins_ok":0,"login_failures":0,"disconnects":0,"sent":0,"received":0,"message_errors":0}"#,
+        )
+        .expect("parse");
+        assert_eq!(old.stale, 0);
     }
 
     #[test]

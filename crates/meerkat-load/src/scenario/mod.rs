@@ -31,6 +31,8 @@ pub struct RunCtx {
     pub timeline: Arc<Timeline>,
     /// Server processes to sample.
     pub procs: Option<ProcSampler>,
+    /// When the run started (Unix ns).
+    pub started_ns: u64,
 }
 
 impl RunCtx {
@@ -49,6 +51,7 @@ impl RunCtx {
             login_timeout_ms: u64::try_from(c.login_timeout.as_millis()).unwrap_or(u64::MAX),
             key_cache: c.key_cache.clone(),
             max_pending_logins: c.max_pending_logins,
+            run_started_ns: self.started_ns,
             chat_period_ms: chat_period
                 .map(|p| u64::try_from(p.as_millis()).unwrap_or(u64::MAX).max(1)),
         }
