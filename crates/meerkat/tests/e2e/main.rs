@@ -30,6 +30,7 @@ mod bad_input;
 mod config;
 mod csi;
 mod interop;
+mod interop_sm;
 mod offline;
 mod os_limits;
 mod roster;
