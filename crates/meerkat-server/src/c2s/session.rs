@@ -34,16 +34,20 @@ struct Bound {
 ///
 /// The connection is borrowed, not moved: a moved argument is kept twice in an async state
 /// machine, and this future lives as long as the session does.
-pub async fn run(server: ServerRef, conn: &mut Conn, mut auth: Box<Authenticated>) {
-    let bound = match auth.resumed.take() {
-        Some(r) => Box::pin(resume(&server, conn, r)).await,
-        None => Box::pin(bind(&server, conn, auth)).await,
-    };
-    let Some(Bound { me, mailbox, mut state }) = bound else {
+pub async fn run(server: ServerRef, conn: &mut Conn, auth: Box<Authenticated>) {
+    let Some(Bound { me, mailbox, mut state }) = Box::pin(start(&server, conn, auth)).await else {
         return;
     };
     let end = serve(&server, conn, &me, &mut state, &mailbox).await;
     Box::pin(finish(&server, conn, me, state, mailbox, end)).await;
+}
+
+/// Binds a resource, or takes over the session the client resumes (XEP-0198 §5).
+async fn start(server: &ServerRef, conn: &mut Conn, mut auth: Box<Authenticated>) -> Option<Bound> {
+    match auth.resumed.take() {
+        Some(r) => resume(server, conn, r).await,
+        None => bind(server, conn, auth).await,
+    }
 }
 
 /// Takes over a session for `<resume/>` (XEP-0198 §5).
@@ -224,15 +228,12 @@ async fn serve(
     let mut last_in = Instant::now();
     let mut ping_sent: Option<Instant> = None;
     let mut batch: Vec<Element> = Vec::new();
-    let csi_max = server.config.modules.csi.max_buffered_stanzas;
     loop {
-        let ping_wake = match (interval, ping_sent) {
-            (_, Some(sent)) => Some(sent + ping_timeout),
-            (Some(i), None) => Some(last_in + i),
-            (None, None) => None,
-        };
         // XEP-0198: the server's time-based ack request shares the timer.
-        let wake = match (ping_wake, sm::session::deadline(conn)) {
+        let wake = match (
+            ping_wake(interval, ping_timeout, ping_sent, last_in),
+            sm::session::deadline(conn),
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -243,7 +244,7 @@ async fn serve(
                     Mail::Stanzas => {
                         for el in batch.drain(..) {
                             // Held back while the client is inactive (XEP-0352).
-                            csi::deliver(conn, el, csi_max);
+                            csi::deliver(conn, el, server.config.modules.csi.max_buffered_stanzas);
                         }
                         // Freed, not cleared: an idle session keeps no batch buffer.
                         batch = Vec::new();
@@ -312,7 +313,7 @@ async fn serve(
                 if conn.flush().await.is_err() {
                     return End::Gone;
                 }
-                if ping_wake.is_none_or(|w| Instant::now() < w) {
+                if ping_wake(interval, ping_timeout, ping_sent, last_in).is_none_or(|w| Instant::now() < w) {
                     continue;
                 }
                 if ping_sent.is_some() {
@@ -331,6 +332,21 @@ async fn serve(
                 ping_sent = Some(Instant::now());
             }
         }
+    }
+}
+
+/// When the ping timer fires: the answer's deadline while a ping is out, else `interval` after
+/// the last input (a plain function, so the idle session's future keeps no closure).
+fn ping_wake(
+    interval: Option<Duration>,
+    ping_timeout: Duration,
+    ping_sent: Option<Instant>,
+    last_in: Instant,
+) -> Option<Instant> {
+    match (interval, ping_sent) {
+        (_, Some(sent)) => Some(sent + ping_timeout),
+        (Some(i), None) => Some(last_in + i),
+        (None, None) => None,
     }
 }
 

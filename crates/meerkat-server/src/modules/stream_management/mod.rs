@@ -128,3 +128,24 @@ pub fn resume(
     conn.ext = Some(Box::new(StreamExt { sm: Some(sm), csi: None }));
     Ok((me, presence, mailbox))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_without_sm_or_csi_pay_one_pointer() {
+        assert_eq!(std::mem::size_of::<Option<Box<StreamExt>>>(), 8);
+        // Allocated only once SM or CSI is used; keep growth visible.
+        let size = std::mem::size_of::<StreamExt>();
+        assert!(size <= 192, "StreamExt is {size} bytes");
+    }
+
+    #[test]
+    fn resumption_ids_are_128_bit_hex_and_differ() {
+        let (a, b) = (new_resumption_id(), new_resumption_id());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}
