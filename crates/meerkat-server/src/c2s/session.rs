@@ -57,19 +57,16 @@ async fn resume(
     r: Box<super::negotiate::Resumed>,
 ) -> Option<Bound> {
     let super::negotiate::Resumed { session, previd, h } = *r;
-    match sm::resume(conn, *session, &previd, h) {
-        Ok((me, state, mailbox)) => {
-            // A failed write shows up as the first read of the session loop.
-            let _ = conn.flush().await;
-            Some(Bound { me, mailbox, state })
-        }
-        Err((me, state, mailbox)) => {
-            conn.close().await;
-            let extra = sm::detached::leftovers(server, conn.ext.take());
-            cleanup(server, &me, state, &mailbox, extra).await;
-            None
-        }
+    let (me, state, mailbox, ok) = sm::resume(conn, *session, &previd, h);
+    if ok {
+        // A failed write shows up as the first read of the session loop.
+        let _ = conn.flush().await;
+        return Some(Bound { me, mailbox, state });
     }
+    conn.close().await;
+    let extra = sm::detached::leftovers(server, conn.ext.take());
+    cleanup(server, &me, state, &mailbox, extra).await;
+    None
 }
 
 /// Ends the session after its loop: a resumable one whose connection broke (or that another
@@ -110,7 +107,7 @@ async fn finish(
                 conn.ext = Some(Box::new(sm::StreamExt { sm: Some(sm), csi: None }));
                 (me, presence, mailbox)
             }
-            Err(kept) => kept,
+            Err(kept) => *kept,
         }
     } else {
         match end {
@@ -255,7 +252,11 @@ async fn serve(
                             return End::Gone;
                         }
                     }
-                    Mail::Takeover => return End::Takeover,
+                    Mail::Takeover => {
+                        if sm::session::takeover_wanted(server, conn) {
+                            return End::Takeover;
+                        }
+                    }
                     Mail::Close(err) => return End::Error(err),
                     Mail::Overflow => {
                         return End::Error(StreamError::with_text(

@@ -353,3 +353,30 @@ async fn unacked_iq_request_bounces_when_the_session_closes() {
     assert_eq!(r.attr("type"), Some("error"), "{}", xml(&r));
     let _ = DOMAIN;
 }
+
+#[tokio::test]
+async fn h_is_read_modulo_2_pow_32_on_the_wire() {
+    // A wrapped h one below our count of 0 is "too high" (it would acknowledge 2^32 - 1
+    // stanzas), and a value beyond 32 bits is not a valid h at all. The wrap-around of the
+    // counters themselves is covered by meerkat-stream's unit tests (sm::tests), since a
+    // session cannot be driven through 2^32 stanzas here.
+    let server = TestServer::with(NO_SERVER_REQUESTS).await;
+    let a = server.new_user("alice").await;
+    let mut c = login_quiet(&server, &a, "r").await;
+    enable(&mut c, "").await;
+    c.send(&format!("<a xmlns='{SM}' h='4294967295'/>")).await;
+    let err = c.recv_stream_error(Duration::from_secs(5)).await;
+    assert_eq!(
+        xml(&err),
+        format!(
+            "<error xmlns='{}'><undefined-condition xmlns='{}'/>\
+             <handled-count-too-high xmlns='{SM}' h='4294967295' send-count='0'/></error>",
+            ns::STREAM,
+            ns::STREAMS
+        )
+    );
+    let mut d = login_quiet(&server, &a, "r2").await;
+    enable(&mut d, "").await;
+    d.send(&format!("<a xmlns='{SM}' h='4294967296'/>")).await;
+    d.expect_stream_error("bad-format", Duration::from_secs(5)).await;
+}

@@ -81,16 +81,16 @@ pub fn new_resumption_id() -> String {
 
 /// Moves a resumable session off its broken connection: the SM state leaves the connection,
 /// and what CSI held joins the unacked queue (a resumed stream starts active, XEP-0352 §3).
-/// `None` when the connection's session is not resumable.
+/// Gives the parts back (boxed) when the connection's session is not resumable.
 pub fn detach(
     conn: &mut crate::c2s::conn::Conn,
     me: Me,
     presence: SessionPresence,
     mailbox: Mailbox,
-) -> Result<Box<Detached>, (Me, SessionPresence, Mailbox)> {
+) -> Result<Box<Detached>, Box<(Me, SessionPresence, Mailbox)>> {
     let ext = conn.ext.take();
     let Some(StreamExt { sm: Some(mut sm), csi }) = ext.map(|b| *b) else {
-        return Err((me, presence, mailbox));
+        return Err(Box::new((me, presence, mailbox)));
     };
     if let Some(csi) = csi {
         let now = std::time::Instant::now();
@@ -103,21 +103,21 @@ pub fn detach(
 
 /// Serves `<resume/>` on the new connection (XEP-0198 §5): acknowledges the client's `h`,
 /// queues `<resumed/>` and retransmits every unacknowledged stanza, and installs the SM state
-/// on the connection. `Err` when `h` acknowledges more than was sent: the stream error is
-/// queued, and the caller closes the stream and ends the session (whose stanzas then get
-/// re-routed from the state left on the connection).
+/// on the connection. The flag is false when `h` acknowledges more than was sent: the stream
+/// error is queued, and the caller closes the stream and ends the session (whose stanzas then
+/// get re-routed from the state left on the connection).
 pub fn resume(
     conn: &mut crate::c2s::conn::Conn,
     d: Detached,
     previd: &str,
     h: u32,
-) -> Result<(Me, SessionPresence, Mailbox), (Me, SessionPresence, Mailbox)> {
+) -> (Me, SessionPresence, Mailbox, bool) {
     let Detached { me, presence, mailbox, mut sm } = d;
     if let Err(meerkat_stream::sm::AckError::HandledCountTooHigh { h, sent }) = sm.on_ack(h) {
         tracing::warn!(what = "sm_handled_count_too_high", jid = %me.full(), h, sent);
         conn.queue(&session::handled_count_too_high(h, sent));
         conn.ext = Some(Box::new(StreamExt { sm: Some(sm), csi: None }));
-        return Err((me, presence, mailbox));
+        return (me, presence, mailbox, false);
     }
     conn.queue(&meerkat_stream::sm::resumed(previd, sm.handled()));
     // Not counted again: the connection has no SM state yet, and these stay in the queue.
@@ -126,7 +126,7 @@ pub fn resume(
     }
     tracing::info!(what = "session_resumed", jid = %me.full(), retransmitted = sm.unacked_len());
     conn.ext = Some(Box::new(StreamExt { sm: Some(sm), csi: None }));
-    Ok((me, presence, mailbox))
+    (me, presence, mailbox, true)
 }
 
 #[cfg(test)]

@@ -60,6 +60,11 @@ impl Registry {
         self.lock().get_mut(id).and_then(|s| s.waiter.take())
     }
 
+    /// True when a resuming connection waits for the session `id`.
+    pub fn has_waiter(&self, id: &str) -> bool {
+        self.lock().get(id).is_some_and(|s| s.waiter.as_ref().is_some_and(|w| !w.is_closed()))
+    }
+
     /// Number of registered (resumable) sessions.
     pub fn len(&self) -> usize {
         self.lock().len()

@@ -170,6 +170,13 @@ pub fn after_write(conn: &mut Conn) -> Option<StreamError> {
     None
 }
 
+/// An attached session got [`crate::session::Mail::Takeover`]: true when a resuming
+/// connection still waits for it (one that gave up leaves this connection serving).
+pub fn takeover_wanted(server: &ServerRef, conn: &Conn) -> bool {
+    let id = conn.ext.as_ref().and_then(|x| x.sm.as_ref()).and_then(|s| s.resumable());
+    id.is_some_and(|(id, _)| server.sm_registry.has_waiter(id))
+}
+
 /// True when the connection's SM state is resumable.
 pub fn resumable(conn: &Conn) -> bool {
     conn.ext.as_ref().and_then(|x| x.sm.as_ref()).is_some_and(|s| s.resumable().is_some())
