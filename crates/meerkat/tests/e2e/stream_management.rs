@@ -198,9 +198,29 @@ async fn server_requests_an_ack_after_a_while() {
     alice.recv_where("<r/> after 300 ms", |e| is_sm(e, "r")).await;
 }
 
+/// `GET /metrics` of the node's metrics endpoint on `port`.
+async fn scrape(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("metrics");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await.expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out
+}
+
+/// The value of a metric line `name value` (0 when absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
 #[tokio::test]
 async fn resume_from_a_new_connection_retransmits_unacked_in_order_and_counts_on() {
-    let server = TestServer::with(NO_SERVER_REQUESTS).await;
+    let metrics_port = crate::common::free_port();
+    let server =
+        TestServer::with(&format!("{NO_SERVER_REQUESTS}[metrics]\nport = {metrics_port}\n")).await;
     let (a, b) = (server.new_user("alice").await, server.new_user("bob").await);
     let mut alice = login_quiet(&server, &a, "r").await;
     let id = enable(&mut alice, " resume='true'").await.attr("id").unwrap_or_default().to_string();
@@ -218,6 +238,7 @@ async fn resume_from_a_new_connection_retransmits_unacked_in_order_and_counts_on
     tokio::time::sleep(Duration::from_millis(300)).await;
     bob.send(&chat(&to, "m3", "three")).await;
     bob.sync().await;
+    assert_eq!(metric(&scrape(metrics_port).await, "meerkat_sm_detached_sessions"), 1.0);
 
     let (mut alice, r) = resume(&server, &a, &id, 3).await;
     assert_eq!(xml(&r), format!("<resumed xmlns='{SM}' previd='{id}' h='2'/>"));
@@ -233,6 +254,14 @@ async fn resume_from_a_new_connection_retransmits_unacked_in_order_and_counts_on
     // Out: 2 + m1 m2 m3 + ping result + m4 = 7.
     alice.send(&format!("<a xmlns='{SM}' h='7'/>")).await;
     alice.sync().await;
+    let m = scrape(metrics_port).await;
+    assert_eq!(metric(&m, "meerkat_sm_detached_sessions"), 0.0, "{m}");
+    assert_eq!(metric(&m, "meerkat_sm_resumptions_total"), 1.0, "{m}");
+    // A refused resumption is counted too.
+    let (_, r) = resume(&server, &a, "not-an-id", 0).await;
+    assert!(is_sm(&r, "failed"), "{}", xml(&r));
+    let m = scrape(metrics_port).await;
+    assert_eq!(metric(&m, "meerkat_sm_resumption_failures_total"), 1.0, "{m}");
 }
 
 #[tokio::test]
