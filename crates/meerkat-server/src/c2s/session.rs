@@ -314,7 +314,9 @@ async fn serve(
                 if conn.flush().await.is_err() {
                     return End::Gone;
                 }
-                if ping_wake(interval, ping_timeout, ping_sent, last_in).is_none_or(|w| Instant::now() < w) {
+                // Woken for an SM ack request only: the ping is not due yet.
+                let ping_due = ping_wake(interval, ping_timeout, ping_sent, last_in);
+                if ping_due.is_none_or(|w| Instant::now() < w) {
                     continue;
                 }
                 if ping_sent.is_some() {

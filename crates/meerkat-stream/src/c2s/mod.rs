@@ -27,6 +27,11 @@
 //!   |  <iq><bind/></iq> ->  Bind{user,host,iq}           ->  the session binds and runs
 //! ```
 //!
+//! After authentication, with Stream Management offered, `<resume/>` instead of the bind
+//! request leads to [`Action::Resume`] (XEP-0198 §5): the driver takes the detached session
+//! over, or calls [`Negotiation::resume_failed`] and the client may bind; `<enable/>` before
+//! bind gets `<failed><unexpected-request/></failed>` (XEP-0198 §3).
+//!
 //! Before authentication a `jabber:iq:register` IQ may instead lead to
 //! [`Action::Register`], answered by [`Negotiation::register_result`]. Any failure ends with
 //! [`Action::Close`] carrying a stream error, after our stream header when none was sent yet
