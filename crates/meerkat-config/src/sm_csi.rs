@@ -12,7 +12,8 @@ pub struct StreamManagementModule {
     /// Offer Stream Management after authentication.
     pub enabled: bool,
     /// How long a resumable session whose connection broke stays bound and detached, seconds,
-    /// when the client asks for no shorter time.
+    /// when the client's `<enable/>` names no `max` (a client `max` is granted up to
+    /// `max_resume_timeout_s`).
     pub resume_timeout_s: u32,
     /// The longest resumption time granted (advertised as `max`), seconds.
     pub max_resume_timeout_s: u32,
