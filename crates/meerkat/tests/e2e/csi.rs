@@ -128,3 +128,31 @@ async fn a_full_buffer_is_flushed() {
         ["message:c1", "message:c2", "message:c3"]
     );
 }
+
+#[tokio::test]
+async fn held_stanzas_survive_a_broken_connection_and_arrive_after_resumption() {
+    use crate::stream_management::{enable, NO_SERVER_REQUESTS, SM};
+    let server = TestServer::with(NO_SERVER_REQUESTS).await;
+    let (a, b) = (server.new_user("alice").await, server.new_user("bob").await);
+    let mut alice = server.login(&a, "r").await;
+    let mut bob = server.login(&b, "r").await;
+    make_mutual(&mut alice, &mut bob).await;
+    alice.drain(Duration::from_millis(200)).await;
+    let id = enable(&mut alice, " resume='true'").await.attr("id").unwrap_or_default().to_string();
+    alice.send(&format!("<inactive xmlns='{CSI}'/>")).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bob.send(&show("away")).await;
+    bob.sync().await;
+    assert!(collect(&mut alice, Duration::from_millis(300)).await.is_empty());
+    alice.drop_abruptly();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A resumed stream starts active (XEP-0352 §3): what was held comes with the resumption.
+    let mut c = Client::connect(server.port(), "alice2").await;
+    c.open_stream().await;
+    c.auth(crate::common::Mech::Plain, &a.name, &a.password).await.expect("login");
+    c.send(&format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")).await;
+    let r = c.recv_where("<resumed/>", |e| e.name == "resumed" || e.name == "failed").await;
+    assert_eq!(r.name, "resumed", "{}", xml(&r));
+    let got = collect(&mut c, Duration::from_millis(500)).await;
+    assert_eq!(got.iter().map(describe).collect::<Vec<_>>(), ["presence:away"]);
+}
