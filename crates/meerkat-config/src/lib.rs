@@ -20,9 +20,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub mod load;
+pub mod sm_csi;
 pub mod validate;
 
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
+pub use sm_csi::{CsiModule, StreamManagementModule};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -248,6 +250,10 @@ pub struct Modules {
     pub version: VersionModule,
     /// RFC 6121 roster.
     pub roster: RosterModule,
+    /// XEP-0198 stream management.
+    pub stream_management: StreamManagementModule,
+    /// XEP-0352 client state indication.
+    pub csi: CsiModule,
 }
 
 /// `[modules.offline]`

@@ -37,6 +37,12 @@ pub struct Metrics {
     pub offline_stored: Counter,
     /// Bound sessions.
     pub sessions: Gauge,
+    /// Stream Management resumptions that succeeded (XEP-0198).
+    pub sm_resumed: Counter,
+    /// Stream Management resumptions refused (unknown, expired, other user's id).
+    pub sm_resume_failed: Counter,
+    /// Resumable sessions waiting detached for their client.
+    pub sm_detached: Gauge,
 }
 
 const KINDS: [&str; 3] = ["message", "presence", "iq"];
@@ -65,6 +71,9 @@ impl Metrics {
             queue_overflows: metrics::counter!("meerkat_session_queue_overflows_total"),
             offline_stored: metrics::counter!("meerkat_offline_messages_stored_total"),
             sessions: metrics::gauge!("meerkat_sessions"),
+            sm_resumed: metrics::counter!("meerkat_sm_resumptions_total"),
+            sm_resume_failed: metrics::counter!("meerkat_sm_resumption_failures_total"),
+            sm_detached: metrics::gauge!("meerkat_sm_detached_sessions"),
         }
     }
 }
@@ -113,6 +122,15 @@ fn describe() {
     );
     metrics::describe_counter!("meerkat_offline_messages_stored_total", "Messages stored offline");
     metrics::describe_gauge!("meerkat_sessions", "Bound client sessions");
+    metrics::describe_counter!("meerkat_sm_resumptions_total", "Stream Management resumptions");
+    metrics::describe_counter!(
+        "meerkat_sm_resumption_failures_total",
+        "Refused Stream Management resumptions"
+    );
+    metrics::describe_gauge!(
+        "meerkat_sm_detached_sessions",
+        "Resumable sessions waiting for their client to resume"
+    );
 }
 
 /// Serves `GET /metrics` until shutdown, and drains histograms periodically.

@@ -31,6 +31,8 @@ pub struct Server {
     pub tasks: TaskTracker,
     /// Listener descriptions for `status`.
     pub listeners: std::sync::Mutex<Vec<String>>,
+    /// Resumable Stream Management sessions (XEP-0198) by resumption id.
+    pub sm_registry: crate::modules::stream_management::Registry,
 }
 
 /// Shared handle.

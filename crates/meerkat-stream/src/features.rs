@@ -65,6 +65,21 @@ pub fn post_auth(roster_versioning: bool) -> Element {
     f.with_child(Element::new("sub", ns::PRE_APPROVAL))
 }
 
+/// `features` plus Stream Management (XEP-0198 §3) and Client State Indication (XEP-0352 §4)
+/// when offered.
+pub fn with_sm_csi(mut features: Element, sm: bool, csi: bool) -> Element {
+    if sm {
+        features = features.with_child(Element::new("sm", crate::sm::NS));
+    }
+    if csi {
+        features = features.with_child(Element::new("csi", CSI_NS));
+    }
+    features
+}
+
+/// `urn:xmpp:csi:0` (XEP-0352).
+pub const CSI_NS: &str = "urn:xmpp:csi:0";
+
 #[cfg(test)]
 mod tests {
     use super::*;

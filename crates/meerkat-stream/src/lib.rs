@@ -7,6 +7,7 @@
 //!   [`c2s::Action`]s the caller performs (write, TLS handshake, credential lookup, account
 //!   creation, PBKDF2 on a thread that may block).
 //! - [`features`]: the `<stream:features/>` each stage offers.
+//! - [`sm`]: Stream Management (XEP-0198) nonzas, counters and the unacked queue.
 //! - [`xml_stream_error`]: the stream error that ends a stream whose XML broke.
 //!
 //! The crate does no I/O and reads no clock: the caller passes "now" in and enforces the
@@ -17,6 +18,7 @@
 
 pub mod c2s;
 pub mod features;
+pub mod sm;
 
 use meerkat_proto::error::{StreamError, StreamErrorCondition as C};
 use meerkat_xml::XmlError;

@@ -57,13 +57,16 @@ pub struct Conn {
     pub header_sent: bool,
     /// Bytes read since the last check (for idle detection).
     pub bytes_in: u64,
+    /// Stream Management and CSI state once the client uses either (XEP-0198, XEP-0352);
+    /// `None` otherwise, so sessions without them pay one pointer.
+    pub ext: Option<Box<crate::modules::stream_management::StreamExt>>,
     out: Vec<u8>,
 }
 
 impl Conn {
     /// Wraps an accepted transport.
     pub fn new(io: Transport, parser: StreamParser, peer: SocketAddr) -> Self {
-        Conn { io, parser, peer, header_sent: false, bytes_in: 0, out: Vec::new() }
+        Conn { io, parser, peer, header_sent: false, bytes_in: 0, ext: None, out: Vec::new() }
     }
 
     /// Reads until the parser yields an event or `deadline` passes.
@@ -135,6 +138,9 @@ impl Conn {
             if el.ns == ns::CLIENT {
                 crate::metrics::get().stanzas_out[crate::metrics::kind_index(&el.name)]
                     .increment(1);
+                if let Some(ext) = &mut self.ext {
+                    ext.on_written(el);
+                }
             }
             el.write_to(&mut self.out, ns::CLIENT);
         }

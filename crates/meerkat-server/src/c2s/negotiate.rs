@@ -9,7 +9,7 @@
 
 use super::conn::{new_stream_id, Conn, ConnEnd};
 use super::transport::Transport;
-use crate::modules::register;
+use crate::modules::{register, stream_management};
 use crate::server::ServerRef;
 use meerkat_config::TlsMode;
 use meerkat_proto::sasl::{ChannelBinding, Mechanism};
@@ -29,6 +29,18 @@ pub struct Authenticated {
     pub host: String,
     /// The bind request (an `<iq type='set'>` with `<bind/>`), answered by the caller.
     pub bind_iq: Element,
+    /// Set instead of a bind request when the client resumed a session (XEP-0198 §5).
+    pub resumed: Option<Box<Resumed>>,
+}
+
+/// A session taken over by `<resume/>`: the caller answers `<resumed/>` and serves it.
+pub struct Resumed {
+    /// The detached session's state.
+    pub session: Box<stream_management::Detached>,
+    /// The resumption id the client gave.
+    pub previd: String,
+    /// The client's `h`.
+    pub h: u32,
 }
 
 /// How negotiation ended without a bind request.
@@ -112,7 +124,18 @@ pub async fn negotiate(
                     return Err(Abort::Closed);
                 }
                 Action::Bind { user, host, iq } => {
-                    return Ok(Authenticated { user, host, bind_iq: iq });
+                    return Ok(Authenticated { user, host, bind_iq: iq, resumed: None });
+                }
+                Action::Resume { user, host, previd, h } => {
+                    let bare = format!("{user}@{host}");
+                    match stream_management::take_over(server, &bare, &previd).await {
+                        Some(session) => {
+                            let resumed = Some(Box::new(Resumed { session, previd, h }));
+                            let bind_iq = Element::new("iq", meerkat_proto::ns::CLIENT);
+                            return Ok(Authenticated { user, host, bind_iq, resumed });
+                        }
+                        None => m.resume_failed(now()),
+                    }
                 }
             }
         }
@@ -157,6 +180,8 @@ pub fn config(server: &ServerRef, mode: TlsMode) -> Arc<c2s::Config> {
         step_timeout: Duration::from_millis(cfg.limits.negotiation_timeout_ms),
         unauthenticated_timeout: Duration::from_millis(cfg.limits.unauthenticated_timeout_ms),
         scram_iterations: cfg.auth.scram_iterations,
+        stream_management: cfg.modules.stream_management.enabled,
+        csi: cfg.modules.csi.enabled,
     })
 }
 

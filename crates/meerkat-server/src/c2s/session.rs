@@ -5,7 +5,8 @@ use super::conn::{Conn, ConnEnd};
 use super::negotiate::Authenticated;
 use crate::addr::{self, Addr};
 use crate::modules::presence::{self, SessionPresence};
-use crate::modules::{iq, Me};
+use crate::modules::stream_management::{self as sm, session::Outcome};
+use crate::modules::{csi, iq, Me};
 use crate::router;
 use crate::server::ServerRef;
 use crate::session::{Mail, Mailbox, SessionEntry};
@@ -26,6 +27,7 @@ const DRAIN_BATCH: usize = 64;
 struct Bound {
     me: Me,
     mailbox: Mailbox,
+    state: SessionPresence,
 }
 
 /// Binds the resource asked for in `auth.bind_iq` and runs the session until it ends.
@@ -33,26 +35,97 @@ struct Bound {
 /// The connection is borrowed, not moved: a moved argument is kept twice in an async state
 /// machine, and this future lives as long as the session does.
 pub async fn run(server: ServerRef, conn: &mut Conn, auth: Box<Authenticated>) {
-    let Some(Bound { me, mailbox }) = Box::pin(bind(&server, conn, auth)).await else {
+    let Some(Bound { me, mailbox, mut state }) = Box::pin(start(&server, conn, auth)).await else {
         return;
     };
-    let mut state = SessionPresence::default();
     let end = serve(&server, conn, &me, &mut state, &mailbox).await;
-    Box::pin(async {
+    Box::pin(finish(&server, conn, me, state, mailbox, end)).await;
+}
+
+/// Binds a resource, or takes over the session the client resumes (XEP-0198 §5).
+async fn start(server: &ServerRef, conn: &mut Conn, mut auth: Box<Authenticated>) -> Option<Bound> {
+    match auth.resumed.take() {
+        Some(r) => resume(server, conn, r).await,
+        None => bind(server, conn, auth).await,
+    }
+}
+
+/// Takes over a session for `<resume/>` (XEP-0198 §5).
+async fn resume(
+    server: &ServerRef,
+    conn: &mut Conn,
+    r: Box<super::negotiate::Resumed>,
+) -> Option<Bound> {
+    let super::negotiate::Resumed { session, previd, h } = *r;
+    let (me, state, mailbox, ok) = sm::resume(conn, *session, &previd, h);
+    if ok {
+        // A failed write shows up as the first read of the session loop.
+        let _ = conn.flush().await;
+        return Some(Bound { me, mailbox, state });
+    }
+    conn.close().await;
+    let extra = sm::detached::leftovers(server, conn.ext.take());
+    cleanup(server, &me, state, &mailbox, extra).await;
+    None
+}
+
+/// Ends the session after its loop: a resumable one whose connection broke (or that another
+/// connection resumes) waits detached (XEP-0198 §5); the rest close and clean up.
+async fn finish(
+    server: &ServerRef,
+    conn: &mut Conn,
+    me: Me,
+    state: SessionPresence,
+    mailbox: Mailbox,
+    end: End,
+) {
+    let detach = match &end {
+        End::Takeover | End::Gone => true,
+        End::Error(e) => e.condition == C::ConnectionTimeout,
+        End::Closed => false,
+    };
+    let takeover = matches!(end, End::Takeover);
+    let resumed_elsewhere =
+        || StreamError::with_text(C::Conflict, "Session resumed on another connection");
+    let (me, state, mailbox) = if detach && sm::session::resumable(conn) {
+        let host = me.host.clone();
+        if let End::Error(e) = end {
+            conn.fail(e, &host).await;
+        }
+        match sm::detach(conn, me, state, mailbox) {
+            Ok(d) => {
+                if !takeover {
+                    // The broken socket is not needed while detached.
+                    conn.io = super::transport::Transport::Detached;
+                }
+                let waited = sm::detached::wait(server, d, takeover).await;
+                if takeover {
+                    conn.fail(resumed_elsewhere(), &host).await;
+                }
+                let Some(d) = waited else { return };
+                let sm::Detached { me, presence, mailbox, sm } = *d;
+                conn.ext = Some(Box::new(sm::StreamExt { sm: Some(sm), csi: None }));
+                (me, presence, mailbox)
+            }
+            Err(kept) => *kept,
+        }
+    } else {
         match end {
             End::Error(e) => conn.fail(e, &me.host).await,
             End::Closed => conn.close().await,
+            End::Takeover => conn.fail(resumed_elsewhere(), &me.host).await,
             End::Gone => {}
         }
-        cleanup(&server, &me, state, &mailbox).await;
-    })
-    .await;
+        (me, state, mailbox)
+    };
+    let extra = sm::detached::leftovers(server, conn.ext.take());
+    cleanup(server, &me, state, &mailbox, extra).await;
     tracing::info!(what = "session_closed", jid = %me.full());
 }
 
 /// Answers the bind request: registers the session (replacing one with the same full JID).
 async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> Option<Bound> {
-    let Authenticated { user, host, bind_iq } = *auth;
+    let Authenticated { user, host, bind_iq, .. } = *auth;
     let asked = bind_iq
         .get_child("bind", ns::BIND)
         .and_then(|b| b.get_child("resource", ns::BIND))
@@ -96,15 +169,21 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
     reply.remove_attr("from");
     tracing::info!(what = "session_opened", jid = %me.full(), peer = %conn.peer);
     if conn.send(&reply).await.is_err() {
-        cleanup(server, &me, SessionPresence::default(), &mailbox).await;
+        cleanup(server, &me, SessionPresence::default(), &mailbox, Vec::new()).await;
         return None;
     }
-    Some(Bound { me, mailbox })
+    Some(Bound { me, mailbox, state: SessionPresence::default() })
 }
 
 /// Leaves the session table, tells contacts, records last activity and re-routes messages that
 /// were queued but never written.
-async fn cleanup(server: &ServerRef, me: &Me, mut state: SessionPresence, mailbox: &Mailbox) {
+async fn cleanup(
+    server: &ServerRef,
+    me: &Me,
+    mut state: SessionPresence,
+    mailbox: &Mailbox,
+    unsent: Vec<Element>,
+) {
     // Leave the table first so nothing new is routed here, then tell contacts.
     server.sessions.unbind(&me.bare, &me.resource, me.sid);
     let leftovers = mailbox.close_receiver();
@@ -116,18 +195,15 @@ async fn cleanup(server: &ServerRef, me: &Me, mut state: SessionPresence, mailbo
     if let Err(e) = server.storage.last.set_last(&me.host, &me.user, &last).await {
         tracing::error!(what = "last_activity_write_failed", error = %e);
     }
-    // Messages queued but never written go back through the router: to another resource, or
-    // to offline storage. Nothing accepted is dropped silently.
-    for el in leftovers {
-        if el.name == "message" && el.attr("type") != Some("error") {
-            let mut el = el;
-            el.set_attr("to", me.bare.clone());
-            router::route(server, el).await;
-        }
-    }
+    // Messages queued but never written (or written but not acknowledged, XEP-0198) go back
+    // through the router: to another resource, or to offline storage; IQ requests bounce.
+    // Nothing accepted is dropped silently.
+    sm::detached::reroute(server, me, unsent.into_iter().chain(leftovers)).await;
 }
 
 enum End {
+    /// Another connection resumes this session (XEP-0198): hand it over.
+    Takeover,
     /// Close with this stream error.
     Error(StreamError),
     /// The client closed its stream: close ours.
@@ -150,23 +226,35 @@ async fn serve(
     let mut ping_sent: Option<Instant> = None;
     let mut batch: Vec<Element> = Vec::new();
     loop {
-        let wake = match (interval, ping_sent) {
-            (_, Some(sent)) => Some(sent + ping_timeout),
-            (Some(i), None) => Some(last_in + i),
-            (None, None) => None,
+        // XEP-0198: the server's time-based ack request shares the timer.
+        let wake = match (
+            ping_wake(interval, ping_timeout, ping_sent, last_in),
+            sm::session::deadline(conn),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         tokio::select! {
             biased;
             mail = mailbox.recv(&mut batch, DRAIN_BATCH) => {
                 match mail {
                     Mail::Stanzas => {
-                        for el in &batch {
-                            conn.queue(el);
+                        for el in batch.drain(..) {
+                            // Held back while the client is inactive (XEP-0352).
+                            csi::deliver(conn, el, server.config.modules.csi.max_buffered_stanzas);
                         }
                         // Freed, not cleared: an idle session keeps no batch buffer.
                         batch = Vec::new();
+                        if let Some(e) = sm::session::after_write(conn) {
+                            return End::Error(e);
+                        }
                         if conn.flush().await.is_err() {
                             return End::Gone;
+                        }
+                    }
+                    Mail::Takeover => {
+                        if sm::session::takeover_wanted(server, conn) {
+                            return End::Takeover;
                         }
                     }
                     Mail::Close(err) => return End::Error(err),
@@ -189,12 +277,21 @@ async fn serve(
                 loop {
                     match conn.parser.next_event() {
                         Ok(None) => break,
+                        Ok(Some(StreamEvent::Stanza(el))) if el.ns != ns::CLIENT => {
+                            // Nonzas: Stream Management (XEP-0198) and CSI (XEP-0352).
+                            match sm::session::nonza(server, conn, me, mailbox, &el) {
+                                Outcome::Continue => {}
+                                Outcome::Fail(e) => return End::Error(e),
+                                Outcome::Close => return End::Closed,
+                            }
+                        }
                         Ok(Some(StreamEvent::Stanza(el))) => {
                             // Boxed for the same reason as negotiation: the idle session's
                             // task must not carry the largest stanza handler's state.
                             if let Some(end) = Box::pin(handle(server, conn, me, state, el)).await {
                                 return end;
                             }
+                            sm::session::on_inbound(conn);
                         }
                         Ok(Some(StreamEvent::Close)) => return End::Closed,
                         Ok(Some(StreamEvent::Open(_))) => return End::Error(StreamError::new(C::NotWellFormed)),
@@ -203,11 +300,25 @@ async fn serve(
                 }
                 // Nothing half-received: hand the read buffer back while the client is quiet.
                 conn.parser.release_memory();
+                if let Some(e) = sm::session::after_write(conn) {
+                    return End::Error(e);
+                }
                 if conn.flush().await.is_err() {
                     return End::Gone;
                 }
             }
             _ = sleep_until_opt(wake) => {
+                if let Some(e) = sm::session::after_write(conn) {
+                    return End::Error(e);
+                }
+                if conn.flush().await.is_err() {
+                    return End::Gone;
+                }
+                // Woken for an SM ack request only: the ping is not due yet.
+                let ping_due = ping_wake(interval, ping_timeout, ping_sent, last_in);
+                if ping_due.is_none_or(|w| Instant::now() < w) {
+                    continue;
+                }
                 if ping_sent.is_some() {
                     tracing::info!(what = "ping_timeout", jid = %me.full());
                     return End::Error(StreamError::new(C::ConnectionTimeout));
@@ -224,6 +335,21 @@ async fn serve(
                 ping_sent = Some(Instant::now());
             }
         }
+    }
+}
+
+/// When the ping timer fires: the answer's deadline while a ping is out, else `interval` after
+/// the last input (a plain function, so the idle session's future keeps no closure).
+fn ping_wake(
+    interval: Option<Duration>,
+    ping_timeout: Duration,
+    ping_sent: Option<Instant>,
+    last_in: Instant,
+) -> Option<Instant> {
+    match (interval, ping_sent) {
+        (_, Some(sent)) => Some(sent + ping_timeout),
+        (Some(i), None) => Some(last_in + i),
+        (None, None) => None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`account_iq`]: IQs to a local account's bare JID, answered by the server on its behalf.
 //! - [`own_iq`]: IQs a user sends to their own account (no `to`), e.g. roster.
 
+pub mod csi;
 pub mod disco;
 pub mod iq;
 pub mod last;
@@ -15,6 +16,7 @@ pub mod presence;
 pub mod register;
 pub mod roster;
 pub mod services;
+pub mod stream_management;
 
 use crate::router;
 use crate::server::ServerRef;

@@ -44,6 +44,9 @@ pub enum Mail {
     Close(StreamError),
     /// The queue overflowed: the client does not read.
     Overflow,
+    /// Another connection resumes this session (XEP-0198): hand it over. Queued stanzas stay
+    /// in the mailbox for the new owner.
+    Takeover,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +57,8 @@ struct State {
     closing: bool,
     overflowed: bool,
     receiver_gone: bool,
+    /// A resuming connection asked for the session ([`Mailbox::request_takeover`]).
+    takeover: bool,
 }
 
 #[derive(Debug)]
@@ -122,12 +127,22 @@ impl Mailbox {
         self.inner.notify.notify_one();
     }
 
+    /// Asks the receiving task to hand the session over to a resuming connection
+    /// ([`Mail::Takeover`], seen before queued stanzas, which stay queued).
+    pub fn request_takeover(&self) {
+        self.lock().takeover = true;
+        self.inner.notify.notify_one();
+    }
+
     /// Waits for mail. Queued stanzas come first (up to `batch`, appended to `out`), so a
     /// conflict or kick does not lose what was routed before it.
     pub async fn recv(&self, out: &mut Vec<Element>, batch: usize) -> Mail {
         loop {
             {
                 let mut s = self.lock();
+                if std::mem::take(&mut s.takeover) {
+                    return Mail::Takeover;
+                }
                 if !s.queue.is_empty() {
                     let n = s.queue.len().min(batch.max(1));
                     out.extend(s.queue.drain(..n));
@@ -214,6 +229,18 @@ mod tests {
         assert!(m.try_send(msg(1)).is_ok());
         assert_eq!(m.close_receiver().len(), 1);
         assert!(matches!(m.try_send(msg(2)), Err(SendError::Closed(_))));
+    }
+
+    #[tokio::test]
+    async fn takeover_comes_first_and_leaves_the_queue_in_place() {
+        let m = Mailbox::new(4);
+        assert!(m.try_send(msg(1)).is_ok());
+        m.request_takeover();
+        let mut out = Vec::new();
+        assert!(matches!(m.recv(&mut out, 64).await, Mail::Takeover));
+        assert!(out.is_empty());
+        assert!(matches!(m.recv(&mut out, 64).await, Mail::Stanzas));
+        assert_eq!(out.len(), 1);
     }
 
     #[test]

@@ -27,6 +27,11 @@
 //!   |  <iq><bind/></iq> ->  Bind{user,host,iq}           ->  the session binds and runs
 //! ```
 //!
+//! After authentication, with Stream Management offered, `<resume/>` instead of the bind
+//! request leads to [`Action::Resume`] (XEP-0198 §5): the driver takes the detached session
+//! over, or calls [`Negotiation::resume_failed`] and the client may bind; `<enable/>` before
+//! bind gets `<failed><unexpected-request/></failed>` (XEP-0198 §3).
+//!
 //! Before authentication a `jabber:iq:register` IQ may instead lead to
 //! [`Action::Register`], answered by [`Negotiation::register_result`]. Any failure ends with
 //! [`Action::Close`] carrying a stream error, after our stream header when none was sent yet
@@ -102,6 +107,10 @@ pub struct Config {
     /// PBKDF2 iterations of stored credentials: unknown users get fake SCRAM parameters with
     /// the same count, so the count does not reveal which accounts exist.
     pub scram_iterations: u32,
+    /// Offer Stream Management (XEP-0198) after authentication and accept `<resume/>` there.
+    pub stream_management: bool,
+    /// Offer Client State Indication (XEP-0352) after authentication.
+    pub csi: bool,
 }
 
 /// What is known about the peer when the connection starts.
@@ -190,6 +199,19 @@ pub enum Action {
         /// The `<iq type='set'>` with `<bind/>`.
         iq: Element,
     },
+    /// Instead of binding, the client asks to resume a Stream Management session
+    /// (XEP-0198 §5). On success the driver takes the session over and negotiation is over;
+    /// otherwise it calls [`Negotiation::resume_failed`] and the client may bind.
+    Resume {
+        /// Normalised localpart.
+        user: String,
+        /// Host.
+        host: String,
+        /// The resumption id the client gives.
+        previd: String,
+        /// The client's count of stanzas it handled from us.
+        h: u32,
+    },
 }
 
 /// Where negotiation stands.
@@ -207,6 +229,8 @@ enum State {
     Sasl(Box<Sasl>),
     /// `Register` asked for this request.
     Register(Box<Element>),
+    /// `Resume` asked: waiting for [`Negotiation::resume_failed`] (or the driver took over).
+    Resume,
     /// `Close` or `Bind` was emitted.
     Done,
 }
@@ -414,6 +438,17 @@ impl Negotiation {
         }
     }
 
+    /// Answer to [`Action::Resume`] when the session cannot be resumed (unknown, expired,
+    /// another user's): `<failed><item-not-found/></failed>`, and the stream stays open for a
+    /// normal bind (XEP-0198 §5).
+    pub fn resume_failed(&mut self, now: Instant) {
+        if matches!(self.state, State::Resume) {
+            self.last_input = now;
+            self.send(crate::sm::failed("item-not-found", None));
+            self.state = State::Open;
+        }
+    }
+
     /// Answer to [`Action::Register`].
     pub fn register_result(&mut self, result: Result<(), RegisterError>, now: Instant) {
         match std::mem::replace(&mut self.state, State::Done) {
@@ -480,7 +515,11 @@ impl Negotiation {
         }
         self.host = host;
         let feats = if self.user.is_some() {
-            features::post_auth(self.cfg.roster_versioning)
+            features::with_sm_csi(
+                features::post_auth(self.cfg.roster_versioning),
+                self.cfg.stream_management,
+                self.cfg.csi,
+            )
         } else {
             let names: Vec<&str> = self.offered_mechanisms().map(Mechanism::name).collect();
             features::pre_auth_with_cb(
@@ -523,6 +562,9 @@ impl Negotiation {
                 self.state = State::Done;
                 return;
             }
+            if self.cfg.stream_management && el.ns == crate::sm::NS {
+                return self.sm_before_bind(&el);
+            }
             return self.fail(StreamError::with_text(C::NotAuthorized, "Bind a resource first"));
         }
         if el.is("starttls", ns::TLS) {
@@ -547,6 +589,27 @@ impl Negotiation {
             self.register(el);
         } else {
             self.fail(StreamError::new(C::NotAuthorized));
+        }
+    }
+
+    /// A Stream Management nonza after authentication and before bind: `<resume/>` asks the
+    /// driver; `<enable/>` (and anything else) is refused with `unexpected-request`, since SM
+    /// needs a bound resource (XEP-0198 §3).
+    fn sm_before_bind(&mut self, el: &Element) {
+        match crate::sm::parse(el) {
+            Ok(Some(crate::sm::Nonza::Resume { previd, h })) => {
+                let (user, host) = (self.user.clone().unwrap_or_default(), self.host.clone());
+                self.out.push_back(Action::Resume { user, host, previd, h });
+                self.state = State::Resume;
+            }
+            Ok(_) => {
+                self.send(crate::sm::failed("unexpected-request", None));
+                self.state = State::Open;
+            }
+            Err(_) => {
+                self.send(crate::sm::failed("bad-request", None));
+                self.state = State::Open;
+            }
         }
     }
 

@@ -76,6 +76,8 @@ fn config(tls_mode: TlsMode) -> Config {
         step_timeout: STEP,
         unauthenticated_timeout: OVERALL,
         scram_iterations: 4096,
+        stream_management: false,
+        csi: false,
     }
 }
 
@@ -935,4 +937,85 @@ fn machine_stays_small() {
     let size = std::mem::size_of::<Negotiation>();
     assert!(size <= 256, "Negotiation is {size} bytes");
     assert!(std::mem::size_of::<State>() <= 16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream Management (XEP-0198) and CSI (XEP-0352) in negotiation.
+
+fn sm_harness() -> Harness {
+    let cfg = Config { stream_management: true, csi: true, ..config(TlsMode::Starttls) };
+    let mut h = Harness::with_config(cfg, Peer { tls: None, may_register: true }).opened();
+    h.client(&auth("PLAIN", b"\0user\0pencil"));
+    assert_eq!(h.take(), "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    h.client(&open(HOST));
+    let features = POST_AUTH.replace(
+        "</stream:features>",
+        "<sm xmlns='urn:xmpp:sm:3'/><csi xmlns='urn:xmpp:csi:0'/></stream:features>",
+    );
+    assert_eq!(h.take(), format!("{}{features}", hdr(HOST)));
+    h
+}
+
+#[test]
+fn sm_and_csi_are_offered_after_authentication_only_when_enabled() {
+    // `logged_in` checks the features without them; `sm_harness` with them.
+    let _ = Harness::plain().logged_in();
+    let _ = sm_harness();
+}
+
+#[test]
+fn enable_before_bind_fails_with_unexpected_request_and_bind_still_works() {
+    let mut h = sm_harness();
+    h.client("<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+    assert_eq!(
+        h.take(),
+        "<failed xmlns='urn:xmpp:sm:3'>\
+         <unexpected-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+    );
+    h.client(BIND_IQ);
+    assert!(matches!(h.log.last(), Some(Action::Bind { .. })));
+}
+
+#[test]
+fn resume_asks_the_driver_and_a_failure_leaves_the_stream_open_for_bind() {
+    let mut h = sm_harness();
+    h.auto = false;
+    h.client("<resume xmlns='urn:xmpp:sm:3' previd='some-id' h='3'/>");
+    assert_eq!(
+        h.log.last(),
+        Some(&Action::Resume {
+            user: "user".into(),
+            host: HOST.into(),
+            previd: "some-id".into(),
+            h: 3
+        })
+    );
+    h.m.resume_failed(h.now);
+    h.asked = false;
+    h.pump();
+    assert_eq!(
+        h.take(),
+        "<failed xmlns='urn:xmpp:sm:3'>\
+         <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+    );
+    h.client(BIND_IQ);
+    assert!(matches!(h.log.last(), Some(Action::Bind { .. })));
+}
+
+#[test]
+fn resume_with_a_bad_h_is_bad_request() {
+    let mut h = sm_harness();
+    h.client("<resume xmlns='urn:xmpp:sm:3' previd='x' h='many'/>");
+    assert_eq!(
+        h.take(),
+        "<failed xmlns='urn:xmpp:sm:3'>\
+         <bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+    );
+}
+
+#[test]
+fn sm_elements_are_not_authorized_when_sm_is_disabled() {
+    let mut h = Harness::plain().logged_in();
+    h.client("<resume xmlns='urn:xmpp:sm:3' previd='x' h='0'/>");
+    assert!(h.take().contains("<not-authorized"));
 }

@@ -15,6 +15,8 @@
 //! 9. [`config`]: config errors.
 //! 10. [`os_limits`]: running out of file descriptors.
 //!
+//! Issue 4: [`stream_management`] (XEP-0198), [`csi`] (XEP-0352), [`interop_sm`] (slixmpp
+//! resuming over a cut TCP proxy);
 //! plus [`interop`]: slixmpp (a client library nobody here wrote) against the node.
 //!
 //! All in one test binary so the suite links once and runs in parallel.
@@ -26,10 +28,13 @@ mod admin_cli;
 mod auth;
 mod bad_input;
 mod config;
+mod csi;
 mod interop;
+mod interop_sm;
 mod offline;
 mod os_limits;
 mod roster;
 mod routing;
 mod services;
 mod stream;
+mod stream_management;
