@@ -20,9 +20,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub mod load;
+pub mod messaging;
 pub mod validate;
 
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
+pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -248,6 +250,10 @@ pub struct Modules {
     pub version: VersionModule,
     /// RFC 6121 roster.
     pub roster: RosterModule,
+    /// XEP-0280 message carbons.
+    pub carbons: CarbonsModule,
+    /// XEP-0313 message archive management.
+    pub mam: MamModule,
 }
 
 /// `[modules.offline]`
