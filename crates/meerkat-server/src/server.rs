@@ -31,6 +31,8 @@ pub struct Server {
     pub tasks: TaskTracker,
     /// Listener descriptions for `status`.
     pub listeners: std::sync::Mutex<Vec<String>>,
+    /// Message archive state (XEP-0313): writer queue, id generator, preferences cache.
+    pub mam: crate::modules::mam::MamState,
 }
 
 /// Shared handle.
