@@ -15,6 +15,10 @@
 //! 9. [`config`]: config errors.
 //! 10. [`os_limits`]: running out of file descriptors.
 //!
+//! Issue 4 (modern clients), one-to-one message path: [`carbons`] (XEP-0280), [`mam`]
+//! (XEP-0313/0359/0059/0334), [`passthrough`] (payloads routed untouched), and [`interop_mam`]
+//! (slixmpp's carbons and MAM plugins).
+//!
 //! plus [`interop`]: slixmpp (a client library nobody here wrote) against the node.
 //!
 //! All in one test binary so the suite links once and runs in parallel.
@@ -25,10 +29,13 @@ mod common;
 mod admin_cli;
 mod auth;
 mod bad_input;
+mod carbons;
 mod config;
 mod interop;
+mod mam;
 mod offline;
 mod os_limits;
+mod passthrough;
 mod roster;
 mod routing;
 mod services;
