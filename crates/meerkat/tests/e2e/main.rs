@@ -32,6 +32,7 @@ mod bad_input;
 mod carbons;
 mod config;
 mod interop;
+mod interop_mam;
 mod mam;
 mod offline;
 mod os_limits;
