@@ -20,10 +20,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub mod load;
+pub mod messaging;
 pub mod sm_csi;
 pub mod validate;
 
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
+pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
 pub use sm_csi::{CsiModule, StreamManagementModule};
 
 /// The whole configuration.
@@ -254,6 +256,10 @@ pub struct Modules {
     pub stream_management: StreamManagementModule,
     /// XEP-0352 client state indication.
     pub csi: CsiModule,
+    /// XEP-0280 message carbons.
+    pub carbons: CarbonsModule,
+    /// XEP-0313 message archive management.
+    pub mam: MamModule,
 }
 
 /// `[modules.offline]`

@@ -47,7 +47,9 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
         }
     };
     let tls = tls::setup(&config)?;
-    Ok(Arc::new(Server {
+    let mam_max_id = storage.archive.max_id().await.context("reading the highest archive id")?;
+    let server = Arc::new(Server {
+        mam: modules::mam::MamState::new(mam_max_id, config.modules.mam.prefs_cache_entries),
         auth_failures: auth_limits::FailureLimiter::new(config.auth.max_failures_per_minute),
         config,
         storage,
@@ -58,7 +60,9 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
         tasks: TaskTracker::new(),
         listeners: Default::default(),
         sm_registry: Default::default(),
-    }))
+    });
+    modules::mam::start(&server);
+    Ok(server)
 }
 
 /// Runs a node until it is stopped (SIGINT, SIGTERM or the admin `stop`).

@@ -1,7 +1,7 @@
 //! Persistent data behind one trait per data kind.
 //!
 //! # Layout
-//! - [`users`], [`roster`], [`offline`], [`last`]: the traits and their plain data types.
+//! - [`users`], [`roster`], [`offline`], [`last`], [`archive`]: the traits and their plain data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
 //! - `codec` (private): text forms of roster values shared by the SQL backends.
 //! - `testsuite` (hidden): the conformance suite every backend's tests run.
@@ -12,6 +12,7 @@
 //! normalised (nodeprep) by the caller, and contacts by their bare JID as a normalised string.
 #![warn(missing_docs)]
 
+pub mod archive;
 mod codec;
 pub mod last;
 pub mod offline;
@@ -23,6 +24,7 @@ pub mod users;
 
 use std::sync::Arc;
 
+pub use archive::{ArchivePrefs, ArchiveStore, ArchivedMessage, DefaultMode};
 pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use roster::{Ask, RosterItem, RosterStore, Subscription};
@@ -62,4 +64,6 @@ pub struct Storage {
     pub offline: Arc<dyn OfflineStore>,
     /// Last activity (logout time and status).
     pub last: Arc<dyn LastStore>,
+    /// Message archives and archiving preferences (XEP-0313).
+    pub archive: Arc<dyn ArchiveStore>,
 }

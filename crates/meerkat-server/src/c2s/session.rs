@@ -160,6 +160,7 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
         presence: None,
         priority: 0,
         interested: false,
+        carbons: false,
     };
     server.sessions.bind(&bare, entry);
     let bound = Element::new("bind", ns::BIND)
@@ -443,6 +444,13 @@ async fn handle_stanza(
         _ => {
             if to.is_none() {
                 el.set_attr("to", me.bare.clone());
+            }
+            if let Err(err) = crate::modules::chat::from_client(server, me, &mut el).await {
+                if let Some(mut e) = meerkat_proto::error::error_reply(&el, &err) {
+                    e.remove_attr("from");
+                    conn.queue(&e);
+                }
+                return None;
             }
             router::route(server, el).await;
         }

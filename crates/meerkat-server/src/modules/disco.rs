@@ -17,10 +17,20 @@ pub const SERVER_FEATURES: &[&str] = &[
     ns::ROSTER,
     ns::MSGOFFLINE,
     ns::ROSTER_VER,
+    super::carbons::NS,
+    super::mam::NS_SID,
 ];
 
 /// Features an account's bare JID advertises (served by the server on its behalf).
-pub const ACCOUNT_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::LAST];
+pub const ACCOUNT_FEATURES: &[&str] = &[
+    ns::DISCO_INFO,
+    ns::DISCO_ITEMS,
+    ns::PING,
+    ns::LAST,
+    super::mam::NS,
+    super::mam::NS_EXTENDED,
+    super::mam::NS_SID,
+];
 
 fn info(identity: (&str, &str, Option<&str>), features: &[&str], node: Option<&str>) -> Element {
     let mut q = Element::new("query", ns::DISCO_INFO);

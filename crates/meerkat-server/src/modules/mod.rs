@@ -8,9 +8,12 @@
 //! - [`own_iq`]: IQs a user sends to their own account (no `to`), e.g. roster.
 
 pub mod csi;
+pub mod carbons;
+pub mod chat;
 pub mod disco;
 pub mod iq;
 pub mod last;
+pub mod mam;
 pub mod offline;
 pub mod presence;
 pub mod register;
@@ -90,6 +93,12 @@ pub async fn own_iq(server: &ServerRef, me: &Me, stanza: Element) {
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
     if payload_ns == ns::ROSTER {
         roster::handle(server, me, &stanza).await;
+        return;
+    }
+    if payload_ns == carbons::NS && carbons::handle_iq(server, me, &stanza).await {
+        return;
+    }
+    if payload_ns == mam::NS && mam::handle_iq(server, me, &stanza).await {
         return;
     }
     if payload_ns == ns::REGISTER {

@@ -9,15 +9,22 @@ use meerkat_proto::error::{StanzaError, StanzaErrorCondition as SEC};
 use meerkat_xml::Element;
 
 /// Routes a stanza addressed to a domain this node serves.
-pub async fn route_local(server: &ServerRef, stanza: Element, to: Addr) {
+pub async fn route_local(server: &ServerRef, mut stanza: Element, to: Addr) {
     let Some(node) = to.node.clone() else {
         modules::server_stanza(server, stanza).await;
         return;
     };
     let bare = format!("{node}@{}", to.domain);
     let sessions = server.sessions.resources(&bare);
+    if stanza.name == "message" {
+        modules::mam::to_local_user(server, &mut stanza, &node, &to.domain, &bare, &sessions).await;
+    }
     if let Some(resource) = &to.resource {
         if let Some(entry) = sessions.iter().find(|e| &e.resource == resource) {
+            if stanza.name == "message" {
+                let got_it = |e: &SessionEntry| e.sid == entry.sid;
+                modules::carbons::fork_received(server, &stanza, &bare, &sessions, got_it);
+            }
             deliver_or_fallback(server, entry, stanza, &node, &to.domain).await;
             return;
         }
@@ -139,6 +146,8 @@ async fn message_to_bare(
         let top = eligible.iter().map(|e| e.priority).max().unwrap_or(0);
         eligible.into_iter().filter(|e| e.priority == top).collect()
     };
+    let got_it = |e: &SessionEntry| targets.iter().any(|t| t.sid == e.sid);
+    modules::carbons::fork_received_to(server, &stanza, node, domain, sessions, got_it);
     let mut delivered = false;
     let last = targets.len().saturating_sub(1);
     let mut stanza = Some(stanza);

@@ -27,6 +27,8 @@ pub struct SessionEntry {
     pub priority: i8,
     /// The resource asked for the roster, so it gets roster pushes (RFC 6121 §2.1.6).
     pub interested: bool,
+    /// The resource enabled message carbons (XEP-0280).
+    pub carbons: bool,
 }
 
 /// The shared `<presence/>` with no payload.
@@ -152,6 +154,20 @@ impl SessionTable {
     /// Marks a session as interested in roster pushes.
     pub fn set_interested(&self, bare: &str, sid: SessionId) -> bool {
         self.update(bare, sid, |e| e.interested = true)
+    }
+
+    /// Enables or disables message carbons for a session (XEP-0280).
+    pub fn set_carbons(&self, bare: &str, sid: SessionId, on: bool) -> bool {
+        self.update(bare, sid, |e| e.carbons = on)
+    }
+
+    /// The sessions of `bare` other than `except` with carbons enabled (no allocation when
+    /// there are none).
+    pub fn carbons_enabled(&self, bare: &str, except: SessionId) -> Vec<SessionEntry> {
+        self.by_bare
+            .get(bare)
+            .map(|l| l.iter().filter(|e| e.carbons && e.sid != except).cloned().collect())
+            .unwrap_or_default()
     }
 
     fn update(&self, bare: &str, sid: SessionId, f: impl FnOnce(&mut SessionEntry)) -> bool {

@@ -28,6 +28,7 @@
 //! fsync (the WAL is synced at checkpoints), which is what keeps offline-message and roster
 //! writes cheap; `FULL` would be the setting to choose if those last commits had to survive.
 
+mod archive;
 mod last;
 mod offline;
 mod roster;
@@ -67,7 +68,13 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// written by a newer Meerkat whose migrations this build does not know).
 pub async fn open(path: &Path) -> Result<Storage> {
     let store = Arc::new(SqliteStore::open(path).await?);
-    Ok(Storage { users: store.clone(), roster: store.clone(), offline: store.clone(), last: store })
+    Ok(Storage {
+        users: store.clone(),
+        roster: store.clone(),
+        offline: store.clone(),
+        last: store.clone(),
+        archive: store,
+    })
 }
 
 /// Every store on one SQLite connection pool. Cheap to clone (the pool is shared).

@@ -39,6 +39,11 @@ conformance!(
     offline_limit,
     offline_concurrent_limit,
     last_activity,
+    archive_append_and_query,
+    archive_paging,
+    archive_filters,
+    archive_prefs,
+    archive_removed_with_user,
 );
 
 /// The whole suite on one database, as a server's data accumulates: checks that the suite's
@@ -248,5 +253,11 @@ async fn corrupted_rows_are_backend_errors() {
 /// The bundle the public [`open`] would build, over a store the test keeps a handle to.
 fn storage_of(store: &SqliteStore) -> Storage {
     let store = std::sync::Arc::new(store.clone());
-    Storage { users: store.clone(), roster: store.clone(), offline: store.clone(), last: store }
+    Storage {
+        users: store.clone(),
+        roster: store.clone(),
+        offline: store.clone(),
+        last: store.clone(),
+        archive: store.clone(),
+    }
 }

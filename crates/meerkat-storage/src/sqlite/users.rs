@@ -9,8 +9,14 @@ use sqlx::Row;
 /// Tables holding per-user rows, emptied by `remove_user` (besides `users` itself). A new
 /// per-user table must be added here, and the cascade test in the conformance suite checks
 /// the ones the traits can see.
-const USER_DATA_TABLES: [&str; 4] =
-    ["roster_items", "roster_versions", "offline_messages", "last_activity"];
+const USER_DATA_TABLES: [&str; 6] = [
+    "roster_items",
+    "roster_versions",
+    "offline_messages",
+    "last_activity",
+    "mam_messages",
+    "mam_prefs",
+];
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 

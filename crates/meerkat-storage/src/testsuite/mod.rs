@@ -9,11 +9,16 @@
 //! Compiled into the library (hidden from the docs) rather than under `cfg(test)` so other
 //! crates' tests, such as a future backend in another crate or the server's, can run it too.
 
+mod archive;
 mod last;
 mod offline;
 mod roster;
 mod users;
 
+pub use archive::{
+    archive_append_and_query, archive_filters, archive_paging, archive_prefs,
+    archive_removed_with_user,
+};
 pub use last::last_activity;
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
 pub use roster::{
@@ -41,6 +46,11 @@ pub async fn run_all(storage: &Storage) {
     offline_limit(storage).await;
     offline_concurrent_limit(storage).await;
     last_activity(storage).await;
+    archive_append_and_query(storage).await;
+    archive_paging(storage).await;
+    archive_filters(storage).await;
+    archive_prefs(storage).await;
+    archive_removed_with_user(storage).await;
 }
 
 /// A host name that no other call returns, in this process or another one: the process id

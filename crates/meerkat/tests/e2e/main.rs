@@ -15,8 +15,11 @@
 //! 9. [`config`]: config errors.
 //! 10. [`os_limits`]: running out of file descriptors.
 //!
-//! Issue 4: [`stream_management`] (XEP-0198), [`csi`] (XEP-0352), [`interop_sm`] (slixmpp
-//! resuming over a cut TCP proxy);
+//! Issue 4 (modern clients): [`stream_management`] (XEP-0198), [`csi`] (XEP-0352), [`interop_sm`]
+//! (slixmpp resuming over a cut TCP proxy); one-to-one message path: [`carbons`] (XEP-0280), [`mam`]
+//! (XEP-0313/0359/0059/0334), [`passthrough`] (payloads routed untouched), and [`interop_mam`]
+//! (slixmpp's carbons and MAM plugins).
+//!
 //! plus [`interop`]: slixmpp (a client library nobody here wrote) against the node.
 //!
 //! All in one test binary so the suite links once and runs in parallel.
@@ -27,12 +30,16 @@ mod common;
 mod admin_cli;
 mod auth;
 mod bad_input;
+mod carbons;
 mod config;
 mod csi;
 mod interop;
 mod interop_sm;
+mod interop_mam;
+mod mam;
 mod offline;
 mod os_limits;
+mod passthrough;
 mod roster;
 mod routing;
 mod services;

@@ -1,0 +1,137 @@
+//! The archive writer: one task that stores archived messages in batches, so routing never
+//! waits on a storage write (see the module documentation of [`super`]).
+//!
+//! Queue: bounded (`modules.mam.writer_queue` commands, each at most one message: about the
+//! stanza's size plus 150 bytes). Overflow policy: the routing task waits for room
+//! (back-pressure); nothing is dropped. After the writer ended (node stopping), a message is
+//! written directly by the caller.
+
+use crate::server::ServerRef;
+use meerkat_storage::{ArchiveStore, ArchivedMessage};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long the writer keeps taking messages after shutdown began once its queue is empty:
+/// sessions closing re-route their leftover messages, and those are archived too.
+const DRAIN_IDLE: Duration = Duration::from_millis(300);
+
+/// A command for the writer.
+pub enum Command {
+    /// Store this message.
+    Store(ArchivedMessage),
+    /// Answer once everything queued before is stored.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The sending side of the writer's queue.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+/// Starts the writer task on the node's task tracker.
+pub fn spawn(server: &ServerRef) -> WriterHandle {
+    let cfg = &server.config.modules.mam;
+    let (tx, rx) = mpsc::channel(cfg.writer_queue);
+    let store = server.storage.archive.clone();
+    let batch = cfg.writer_batch;
+    let stop = server.shutdown.clone();
+    server.tasks.spawn(run(store, rx, batch, stop));
+    WriterHandle { tx }
+}
+
+/// Hands a message to the writer, waiting for room when the queue is full.
+pub async fn enqueue(server: &ServerRef, msg: ArchivedMessage) {
+    let Some(w) = server.mam.writer.get() else {
+        return write_now(server.storage.archive.as_ref(), vec![msg]).await;
+    };
+    match w.tx.try_send(Command::Store(msg)) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(cmd)) => {
+            tracing::debug!(what = "mam_queue_full");
+            if let Err(mpsc::error::SendError(Command::Store(msg))) = w.tx.send(cmd).await {
+                write_now(server.storage.archive.as_ref(), vec![msg]).await;
+            }
+        }
+        Err(mpsc::error::TrySendError::Closed(Command::Store(msg))) => {
+            write_now(server.storage.archive.as_ref(), vec![msg]).await;
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+/// Waits until every message queued before this call is stored.
+pub async fn flush(server: &ServerRef) {
+    let Some(w) = server.mam.writer.get() else { return };
+    let (tx, rx) = oneshot::channel();
+    if w.tx.send(Command::Flush(tx)).await.is_ok() {
+        let _ = rx.await;
+    }
+}
+
+async fn write_now(store: &dyn ArchiveStore, batch: Vec<ArchivedMessage>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = store.append(&batch).await {
+        // One bad row must not cost the batch: retry one by one and report what still fails.
+        tracing::warn!(what = "mam_batch_failed", error = %e, messages = batch.len());
+        for m in batch {
+            if let Err(e) = store.append(std::slice::from_ref(&m)).await {
+                tracing::error!(what = "mam_write_failed", error = %e, id = m.id);
+            }
+        }
+    }
+}
+
+/// Applies commands in order: messages are buffered and written in one transaction per batch;
+/// a flush writes what is buffered and then answers.
+async fn apply(store: &dyn ArchiveStore, cmds: &mut Vec<Command>) {
+    let mut batch = Vec::with_capacity(cmds.len());
+    for cmd in cmds.drain(..) {
+        match cmd {
+            Command::Store(m) => batch.push(m),
+            Command::Flush(done) => {
+                write_now(store, std::mem::take(&mut batch)).await;
+                let _ = done.send(());
+            }
+        }
+    }
+    write_now(store, batch).await;
+}
+
+async fn run(
+    store: Arc<dyn ArchiveStore>,
+    mut rx: mpsc::Receiver<Command>,
+    batch: usize,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut cmds = Vec::new();
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut cmds, batch) => n,
+            _ = stop.cancelled() => break,
+        };
+        if n == 0 {
+            return;
+        }
+        apply(store.as_ref(), &mut cmds).await;
+        // Freed while idle, like the sessions' buffers.
+        cmds = Vec::new();
+    }
+    // Stopping: keep draining while messages still come, then refuse more (callers then write
+    // directly) and store what is left.
+    while let Ok(n) = tokio::time::timeout(DRAIN_IDLE, rx.recv_many(&mut cmds, batch)).await {
+        if n == 0 {
+            break;
+        }
+        apply(store.as_ref(), &mut cmds).await;
+    }
+    rx.close();
+    while let Ok(cmd) = rx.try_recv() {
+        cmds.push(cmd);
+    }
+    apply(store.as_ref(), &mut cmds).await;
+    tracing::info!(what = "mam_writer_stopped");
+}
