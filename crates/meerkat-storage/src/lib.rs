@@ -1,7 +1,7 @@
 //! Persistent data behind one trait per data kind.
 //!
 //! # Layout
-//! - [`users`], [`roster`], [`offline`], [`last`]: the traits and their plain data types.
+//! - [`users`], [`roster`], [`offline`], [`last`], [`pubsub`]: the traits and their plain data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
 //! - `codec` (private): text forms of roster values shared by the SQL backends.
 //! - `testsuite` (hidden): the conformance suite every backend's tests run.
@@ -15,6 +15,7 @@
 mod codec;
 pub mod last;
 pub mod offline;
+pub mod pubsub;
 pub mod roster;
 pub mod sqlite;
 #[doc(hidden)]
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};
+pub use pubsub::{PubsubItem, PubsubNode, PubsubStore};
 pub use roster::{Ask, RosterItem, RosterStore, Subscription};
 pub use users::UserStore;
 
@@ -62,4 +64,6 @@ pub struct Storage {
     pub offline: Arc<dyn OfflineStore>,
     /// Last activity (logout time and status).
     pub last: Arc<dyn LastStore>,
+    /// Publish-subscribe nodes and items (PEP, pubsub services).
+    pub pubsub: Arc<dyn PubsubStore>,
 }

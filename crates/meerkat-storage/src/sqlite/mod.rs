@@ -30,6 +30,7 @@
 
 mod last;
 mod offline;
+mod pubsub;
 mod roster;
 mod users;
 
@@ -67,7 +68,13 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// written by a newer Meerkat whose migrations this build does not know).
 pub async fn open(path: &Path) -> Result<Storage> {
     let store = Arc::new(SqliteStore::open(path).await?);
-    Ok(Storage { users: store.clone(), roster: store.clone(), offline: store.clone(), last: store })
+    Ok(Storage {
+        users: store.clone(),
+        roster: store.clone(),
+        offline: store.clone(),
+        pubsub: store.clone(),
+        last: store,
+    })
 }
 
 /// Every store on one SQLite connection pool. Cheap to clone (the pool is shared).

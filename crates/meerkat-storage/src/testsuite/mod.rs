@@ -11,11 +11,13 @@
 
 mod last;
 mod offline;
+mod pubsub;
 mod roster;
 mod users;
 
 pub use last::last_activity;
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
+pub use pubsub::{pubsub_items, pubsub_node_limit, pubsub_nodes, pubsub_removed_with_user};
 pub use roster::{
     roster_concurrent_versions, roster_crud, roster_fields_round_trip, roster_isolation,
     roster_versions,
@@ -41,6 +43,10 @@ pub async fn run_all(storage: &Storage) {
     offline_limit(storage).await;
     offline_concurrent_limit(storage).await;
     last_activity(storage).await;
+    pubsub_nodes(storage).await;
+    pubsub_items(storage).await;
+    pubsub_node_limit(storage).await;
+    pubsub_removed_with_user(storage).await;
 }
 
 /// A host name that no other call returns, in this process or another one: the process id
