@@ -20,9 +20,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub mod load;
+pub mod pep;
 pub mod validate;
 
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
+pub use pep::{CapsModule, PepModule};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -248,6 +250,10 @@ pub struct Modules {
     pub version: VersionModule,
     /// RFC 6121 roster.
     pub roster: RosterModule,
+    /// XEP-0163 personal eventing.
+    pub pep: PepModule,
+    /// XEP-0115 entity capabilities.
+    pub caps: CapsModule,
 }
 
 /// `[modules.offline]`

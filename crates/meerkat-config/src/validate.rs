@@ -294,6 +294,7 @@ fn modules(config: &Config, file: &Path) -> Result<(), ConfigError> {
             "must be above 0 when pings are enabled (interval_ms > 0)",
         ));
     }
+    crate::pep::validate(&modules.pep, &modules.caps, file)?;
     Ok(())
 }
 
