@@ -252,8 +252,11 @@ mod tests {
         assert_eq!(verification_string(&q), Err(CapsError::DuplicateFeature));
         let q = complex().with_child(id("client", "pc", Some("en"), "Psi 0.11"));
         assert_eq!(verification_string(&q), Err(CapsError::DuplicateIdentity));
-        let bad = Element::new("x", ns::DATA_FORMS)
-            .with_child(field("FORM_TYPE", None, &["urn:example"]));
+        let bad = Element::new("x", ns::DATA_FORMS).with_child(field(
+            "FORM_TYPE",
+            None,
+            &["urn:example"],
+        ));
         let q = complex().with_child(bad);
         assert_eq!(verification_string(&q), Err(CapsError::BadFormType));
         let dup = Element::new("x", ns::DATA_FORMS).with_child(field(
@@ -261,7 +264,10 @@ mod tests {
             Some("hidden"),
             &["urn:xmpp:dataforms:softwareinfo"],
         ));
-        assert_eq!(verification_string(&complex().with_child(dup)), Err(CapsError::DuplicateFormType));
+        assert_eq!(
+            verification_string(&complex().with_child(dup)),
+            Err(CapsError::DuplicateFormType)
+        );
         // A form with no FORM_TYPE is ignored, not an error.
         let plain = Element::new("x", ns::DATA_FORMS).with_child(field("a", None, &["b"]));
         assert_eq!(ver("sha-1", &complex().with_child(plain)), ver("sha-1", &complex()));

@@ -49,6 +49,8 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
     let tls = tls::setup(&config)?;
     Ok(Arc::new(Server {
         auth_failures: auth_limits::FailureLimiter::new(config.auth.max_failures_per_minute),
+        caps: modules::caps::CapsState::new(),
+        pep: modules::pep::PepState::new(&config.modules.pep),
         config,
         storage,
         sessions: Default::default(),

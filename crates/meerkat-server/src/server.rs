@@ -31,6 +31,10 @@ pub struct Server {
     pub tasks: TaskTracker,
     /// Listener descriptions for `status`.
     pub listeners: std::sync::Mutex<Vec<String>>,
+    /// XEP-0115 caps cache and pending disco queries.
+    pub caps: crate::modules::caps::CapsState,
+    /// XEP-0163 PEP (pubsub core and node cache).
+    pub pep: crate::modules::pep::PepState,
 }
 
 /// Shared handle.

@@ -157,6 +157,7 @@ pub fn config(server: &ServerRef, mode: TlsMode) -> Arc<c2s::Config> {
         step_timeout: Duration::from_millis(cfg.limits.negotiation_timeout_ms),
         unauthenticated_timeout: Duration::from_millis(cfg.limits.unauthenticated_timeout_ms),
         scram_iterations: cfg.auth.scram_iterations,
+        server_caps: crate::modules::caps::server_caps(server),
     })
 }
 

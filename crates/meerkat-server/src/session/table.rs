@@ -27,6 +27,9 @@ pub struct SessionEntry {
     pub priority: i8,
     /// The resource asked for the roster, so it gets roster pushes (RFC 6121 §2.1.6).
     pub interested: bool,
+    /// Features from the session's entity capabilities (XEP-0115), shared between sessions
+    /// with the same caps; `None` until learned.
+    pub caps: Option<Arc<crate::modules::caps::CapsFeatures>>,
 }
 
 /// The shared `<presence/>` with no payload.
@@ -152,6 +155,16 @@ impl SessionTable {
     /// Marks a session as interested in roster pushes.
     pub fn set_interested(&self, bare: &str, sid: SessionId) -> bool {
         self.update(bare, sid, |e| e.interested = true)
+    }
+
+    /// Sets the features learned from the session's caps.
+    pub fn set_caps(
+        &self,
+        bare: &str,
+        sid: SessionId,
+        caps: Option<Arc<crate::modules::caps::CapsFeatures>>,
+    ) -> bool {
+        self.update(bare, sid, |e| e.caps = caps)
     }
 
     fn update(&self, bare: &str, sid: SessionId, f: impl FnOnce(&mut SessionEntry)) -> bool {

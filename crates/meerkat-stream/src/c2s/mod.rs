@@ -102,6 +102,8 @@ pub struct Config {
     /// PBKDF2 iterations of stored credentials: unknown users get fake SCRAM parameters with
     /// the same count, so the count does not reveal which accounts exist.
     pub scram_iterations: u32,
+    /// The server's entity capabilities `<c/>` (XEP-0115 §6.3), added to every features list.
+    pub server_caps: Option<meerkat_xml::Element>,
 }
 
 /// What is known about the peer when the connection starts.
@@ -491,6 +493,10 @@ impl Negotiation {
                 self.cfg.registration_enabled && self.may_register,
             )
         };
+        let mut feats = feats;
+        if let Some(c) = &self.cfg.server_caps {
+            feats.children.push(meerkat_xml::Node::Element(c.clone()));
+        }
         self.send(feats);
         self.state = State::Open;
     }
