@@ -21,11 +21,13 @@ use std::path::PathBuf;
 
 pub mod load;
 pub mod messaging;
+pub mod pep;
 pub mod sm_csi;
 pub mod validate;
 
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
+pub use pep::{CapsModule, PepModule};
 pub use sm_csi::{CsiModule, StreamManagementModule};
 
 /// The whole configuration.
@@ -260,6 +262,10 @@ pub struct Modules {
     pub carbons: CarbonsModule,
     /// XEP-0313 message archive management.
     pub mam: MamModule,
+    /// XEP-0163 personal eventing.
+    pub pep: PepModule,
+    /// XEP-0115 entity capabilities.
+    pub caps: CapsModule,
 }
 
 /// `[modules.offline]`

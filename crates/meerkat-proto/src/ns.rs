@@ -48,3 +48,13 @@ pub const MSGOFFLINE: &str = "msgoffline";
 pub const DATA_FORMS: &str = "jabber:x:data";
 /// XEP-0440 SASL channel-binding type capability.
 pub const SASL_CB: &str = "urn:xmpp:sasl-cb:0";
+/// XEP-0115 entity capabilities.
+pub const CAPS: &str = "http://jabber.org/protocol/caps";
+/// XEP-0060 publish-subscribe.
+pub const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+/// XEP-0060 publish-subscribe, owner use cases.
+pub const PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
+/// XEP-0060 publish-subscribe event notifications.
+pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+/// XEP-0060 publish-subscribe application-specific error conditions.
+pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";

@@ -29,6 +29,7 @@ fn node(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> ServerRef {
             priority: i as i8,
             interested: false,
             carbons: false,
+            caps: None,
         };
         server.sessions.bind("bob@localhost", entry);
         rt.spawn(async move {

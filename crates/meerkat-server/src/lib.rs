@@ -51,6 +51,8 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
     let server = Arc::new(Server {
         mam: modules::mam::MamState::new(mam_max_id, config.modules.mam.prefs_cache_entries),
         auth_failures: auth_limits::FailureLimiter::new(config.auth.max_failures_per_minute),
+        caps: modules::caps::CapsState::new(),
+        pep: modules::pep::PepState::new(&config.modules.pep),
         config,
         storage,
         sessions: Default::default(),

@@ -35,6 +35,10 @@ pub struct Server {
     pub sm_registry: crate::modules::stream_management::Registry,
     /// Message archive state (XEP-0313): writer queue, id generator, preferences cache.
     pub mam: crate::modules::mam::MamState,
+    /// XEP-0115 caps cache and pending disco queries.
+    pub caps: crate::modules::caps::CapsState,
+    /// XEP-0163 PEP (pubsub core and node cache).
+    pub pep: crate::modules::pep::PepState,
 }
 
 /// Shared handle.

@@ -1,7 +1,8 @@
 //! Persistent data behind one trait per data kind.
 //!
 //! # Layout
-//! - [`users`], [`roster`], [`offline`], [`last`], [`archive`]: the traits and their plain data types.
+//! - [`users`], [`roster`], [`offline`], [`last`], [`archive`], [`pubsub`]: the traits and their
+//!   plain data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
 //! - `codec` (private): text forms of roster values shared by the SQL backends.
 //! - `testsuite` (hidden): the conformance suite every backend's tests run.
@@ -16,6 +17,7 @@ pub mod archive;
 mod codec;
 pub mod last;
 pub mod offline;
+pub mod pubsub;
 pub mod roster;
 pub mod sqlite;
 #[doc(hidden)]
@@ -27,6 +29,7 @@ use std::sync::Arc;
 pub use archive::{ArchivePrefs, ArchiveStore, ArchivedMessage, DefaultMode};
 pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};
+pub use pubsub::{PubsubItem, PubsubNode, PubsubStore};
 pub use roster::{Ask, RosterItem, RosterStore, Subscription};
 pub use users::UserStore;
 
@@ -66,4 +69,6 @@ pub struct Storage {
     pub last: Arc<dyn LastStore>,
     /// Message archives and archiving preferences (XEP-0313).
     pub archive: Arc<dyn ArchiveStore>,
+    /// Publish-subscribe nodes and items (PEP, pubsub services).
+    pub pubsub: Arc<dyn PubsubStore>,
 }

@@ -182,6 +182,7 @@ pub fn config(server: &ServerRef, mode: TlsMode) -> Arc<c2s::Config> {
         scram_iterations: cfg.auth.scram_iterations,
         stream_management: cfg.modules.stream_management.enabled,
         csi: cfg.modules.csi.enabled,
+        server_caps: crate::modules::caps::server_caps(server),
     })
 }
 

@@ -161,6 +161,7 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
         priority: 0,
         interested: false,
         carbons: false,
+        caps: None,
     };
     server.sessions.bind(&bare, entry);
     let bound = Element::new("bind", ns::BIND)
@@ -424,6 +425,7 @@ async fn handle_stanza(
             }
         }
         "presence" => {
+            let caps = crate::modules::caps::from_presence(server, &el);
             let (msgs, ack) = presence::from_client(server, me, state, el).await;
             if !msgs.is_empty() {
                 for m in &msgs {
@@ -439,6 +441,9 @@ async fn handle_stanza(
                         tracing::error!(what = "offline_ack_failed", error = %e);
                     }
                 }
+            }
+            if let Some(caps) = caps {
+                crate::modules::caps::apply(server, me, caps).await;
             }
         }
         _ => {

@@ -10,12 +10,15 @@
 pub mod csi;
 pub mod carbons;
 pub mod chat;
+pub mod caps;
 pub mod disco;
 pub mod iq;
 pub mod last;
 pub mod mam;
 pub mod offline;
+pub mod pep;
 pub mod presence;
+pub mod pubsub;
 pub mod register;
 pub mod roster;
 pub mod services;
@@ -51,13 +54,18 @@ impl Me {
 
 /// Handles a stanza addressed to the server's domain itself.
 pub async fn server_stanza(server: &ServerRef, stanza: Element) {
+    if caps::on_response(server, &stanza).await {
+        return;
+    }
     if stanza.name != "iq" || !iq::is_request(&stanza) {
         // Messages and presences to the server have no handler; only errors would be noise.
         return;
     }
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
     let reply = match payload_ns.as_str() {
-        ns::DISCO_INFO | ns::DISCO_ITEMS => disco::server(&stanza),
+        ns::DISCO_INFO | ns::DISCO_ITEMS => {
+            caps::server_node_info(server, &stanza).or_else(|| disco::server(&stanza))
+        }
         ns::PING => Some(iq::result(&stanza, None)),
         ns::VERSION => services::version(server, &stanza),
         ns::TIME => services::time(&stanza),
@@ -78,7 +86,12 @@ pub async fn account_iq(server: &ServerRef, stanza: Element, node: &str, domain:
     }
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
     let reply = match payload_ns.as_str() {
-        ns::DISCO_INFO | ns::DISCO_ITEMS => disco::account(&stanza),
+        ns::DISCO_INFO | ns::DISCO_ITEMS => {
+            pep::disco::account(server, &stanza, node, domain, disco::account(&stanza)).await
+        }
+        ns::PUBSUB | ns::PUBSUB_OWNER if pep::handles(server, &payload_ns) => {
+            pep::handle_iq(server, &stanza, node, domain).await
+        }
         ns::PING => Some(iq::result(&stanza, None)),
         ns::LAST => last::account(server, &stanza, node, domain).await,
         _ => iq::error(&stanza, StanzaError::new(SEC::ServiceUnavailable)),

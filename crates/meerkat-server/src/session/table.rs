@@ -29,6 +29,9 @@ pub struct SessionEntry {
     pub interested: bool,
     /// The resource enabled message carbons (XEP-0280).
     pub carbons: bool,
+    /// Features from the session's entity capabilities (XEP-0115), shared between sessions
+    /// with the same caps; `None` until learned.
+    pub caps: Option<Arc<crate::modules::caps::CapsFeatures>>,
 }
 
 /// The shared `<presence/>` with no payload.
@@ -168,6 +171,16 @@ impl SessionTable {
             .get(bare)
             .map(|l| l.iter().filter(|e| e.carbons && e.sid != except).cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Sets the features learned from the session's caps.
+    pub fn set_caps(
+        &self,
+        bare: &str,
+        sid: SessionId,
+        caps: Option<Arc<crate::modules::caps::CapsFeatures>>,
+    ) -> bool {
+        self.update(bare, sid, |e| e.caps = caps)
     }
 
     fn update(&self, bare: &str, sid: SessionId, f: impl FnOnce(&mut SessionEntry)) -> bool {

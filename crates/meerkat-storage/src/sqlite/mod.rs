@@ -31,6 +31,7 @@
 mod archive;
 mod last;
 mod offline;
+mod pubsub;
 mod roster;
 mod users;
 
@@ -73,7 +74,8 @@ pub async fn open(path: &Path) -> Result<Storage> {
         roster: store.clone(),
         offline: store.clone(),
         last: store.clone(),
-        archive: store,
+        archive: store.clone(),
+        pubsub: store,
     })
 }
 

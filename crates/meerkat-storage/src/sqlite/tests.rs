@@ -44,6 +44,10 @@ conformance!(
     archive_filters,
     archive_prefs,
     archive_removed_with_user,
+    pubsub_nodes,
+    pubsub_items,
+    pubsub_node_limit,
+    pubsub_removed_with_user,
 );
 
 /// The whole suite on one database, as a server's data accumulates: checks that the suite's
@@ -259,5 +263,6 @@ fn storage_of(store: &SqliteStore) -> Storage {
         offline: store.clone(),
         last: store.clone(),
         archive: store.clone(),
+        pubsub: store,
     }
 }

@@ -130,6 +130,12 @@ impl UserStore for SqliteStore {
                 .await
                 .map_err(backend("remove_user"))?;
         }
+        // PEP nodes belong to the service named by the account's bare JID (items cascade).
+        sqlx::query("DELETE FROM pubsub_nodes WHERE service = ?")
+            .bind(format!("{username}@{host}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("remove_user"))?;
         tx.commit().await.map_err(backend("remove_user"))
     }
 

@@ -12,6 +12,7 @@
 mod archive;
 mod last;
 mod offline;
+mod pubsub;
 mod roster;
 mod users;
 
@@ -21,6 +22,7 @@ pub use archive::{
 };
 pub use last::last_activity;
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
+pub use pubsub::{pubsub_items, pubsub_node_limit, pubsub_nodes, pubsub_removed_with_user};
 pub use roster::{
     roster_concurrent_versions, roster_crud, roster_fields_round_trip, roster_isolation,
     roster_versions,
@@ -51,6 +53,10 @@ pub async fn run_all(storage: &Storage) {
     archive_filters(storage).await;
     archive_prefs(storage).await;
     archive_removed_with_user(storage).await;
+    pubsub_nodes(storage).await;
+    pubsub_items(storage).await;
+    pubsub_node_limit(storage).await;
+    pubsub_removed_with_user(storage).await;
 }
 
 /// A host name that no other call returns, in this process or another one: the process id

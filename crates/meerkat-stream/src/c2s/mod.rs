@@ -111,6 +111,8 @@ pub struct Config {
     pub stream_management: bool,
     /// Offer Client State Indication (XEP-0352) after authentication.
     pub csi: bool,
+    /// The server's entity capabilities `<c/>` (XEP-0115 §6.3), added to every features list.
+    pub server_caps: Option<meerkat_xml::Element>,
 }
 
 /// What is known about the peer when the connection starts.
@@ -530,6 +532,10 @@ impl Negotiation {
                 self.cfg.registration_enabled && self.may_register,
             )
         };
+        let mut feats = feats;
+        if let Some(c) = &self.cfg.server_caps {
+            feats.children.push(meerkat_xml::Node::Element(c.clone()));
+        }
         self.send(feats);
         self.state = State::Open;
     }

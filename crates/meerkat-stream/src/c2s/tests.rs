@@ -72,6 +72,7 @@ fn config(tls_mode: TlsMode) -> Config {
         tls_mode,
         registration_enabled: true,
         min_password_len: 4,
+        server_caps: None,
         roster_versioning: true,
         step_timeout: STEP,
         unauthenticated_timeout: OVERALL,
