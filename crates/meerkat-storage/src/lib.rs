@@ -1,7 +1,8 @@
 //! Persistent data behind one trait per data kind.
 //!
 //! # Layout
-//! - [`users`], [`roster`], [`offline`], [`last`]: the traits and their plain data types.
+//! - [`users`], [`roster`], [`offline`], [`last`], [`blocking`], [`vcard`], [`private`]: the
+//!   traits and their plain data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
 //! - `codec` (private): text forms of roster values shared by the SQL backends.
 //! - `testsuite` (hidden): the conformance suite every backend's tests run.
@@ -13,20 +14,26 @@
 #![warn(missing_docs)]
 
 mod codec;
+pub mod blocking;
 pub mod last;
 pub mod offline;
+pub mod private;
 pub mod roster;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
 pub mod users;
+pub mod vcard;
 
 use std::sync::Arc;
 
+pub use blocking::BlockingStore;
 pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use roster::{Ask, RosterItem, RosterStore, Subscription};
 pub use users::UserStore;
+pub use private::PrivateStore;
+pub use vcard::{StoredVcard, VcardStore};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -62,4 +69,18 @@ pub struct Storage {
     pub offline: Arc<dyn OfflineStore>,
     /// Last activity (logout time and status).
     pub last: Arc<dyn LastStore>,
+    /// Blocklists (XEP-0191), vCards (XEP-0054) and private XML (XEP-0049).
+    pub misc: MiscStores,
+}
+
+/// The stores of blocking, vCards and private XML, grouped so the [`Storage`] bundle grows by
+/// one field for them.
+#[derive(Clone)]
+pub struct MiscStores {
+    /// Blocklists (XEP-0191).
+    pub blocking: Arc<dyn BlockingStore>,
+    /// vCards (XEP-0054).
+    pub vcard: Arc<dyn VcardStore>,
+    /// Private XML storage (XEP-0049).
+    pub private: Arc<dyn PrivateStore>,
 }

@@ -28,10 +28,13 @@
 //! fsync (the WAL is synced at checkpoints), which is what keeps offline-message and roster
 //! writes cheap; `FULL` would be the setting to choose if those last commits had to survive.
 
+mod blocking;
 mod last;
 mod offline;
+mod private;
 mod roster;
 mod users;
+mod vcard;
 
 #[cfg(test)]
 mod tests;
@@ -67,7 +70,18 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// written by a newer Meerkat whose migrations this build does not know).
 pub async fn open(path: &Path) -> Result<Storage> {
     let store = Arc::new(SqliteStore::open(path).await?);
-    Ok(Storage { users: store.clone(), roster: store.clone(), offline: store.clone(), last: store })
+    let misc = crate::MiscStores {
+        blocking: store.clone(),
+        vcard: store.clone(),
+        private: store.clone(),
+    };
+    Ok(Storage {
+        users: store.clone(),
+        roster: store.clone(),
+        offline: store.clone(),
+        last: store,
+        misc,
+    })
 }
 
 /// Every store on one SQLite connection pool. Cheap to clone (the pool is shared).

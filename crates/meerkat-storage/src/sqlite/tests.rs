@@ -39,6 +39,10 @@ conformance!(
     offline_limit,
     offline_concurrent_limit,
     last_activity,
+    blocking_crud,
+    vcard_crud,
+    private_crud,
+    misc_remove_cascades,
 );
 
 /// The whole suite on one database, as a server's data accumulates: checks that the suite's
@@ -248,5 +252,10 @@ async fn corrupted_rows_are_backend_errors() {
 /// The bundle the public [`open`] would build, over a store the test keeps a handle to.
 fn storage_of(store: &SqliteStore) -> Storage {
     let store = std::sync::Arc::new(store.clone());
-    Storage { users: store.clone(), roster: store.clone(), offline: store.clone(), last: store }
+    let misc = crate::MiscStores {
+        blocking: store.clone(),
+        vcard: store.clone(),
+        private: store.clone(),
+    };
+    Storage { users: store.clone(), roster: store.clone(), offline: store.clone(), last: store, misc }
 }

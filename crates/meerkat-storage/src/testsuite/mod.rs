@@ -10,11 +10,13 @@
 //! crates' tests, such as a future backend in another crate or the server's, can run it too.
 
 mod last;
+mod misc;
 mod offline;
 mod roster;
 mod users;
 
 pub use last::last_activity;
+pub use misc::{blocking_crud, misc_remove_cascades, private_crud, vcard_crud};
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
 pub use roster::{
     roster_concurrent_versions, roster_crud, roster_fields_round_trip, roster_isolation,
@@ -41,6 +43,10 @@ pub async fn run_all(storage: &Storage) {
     offline_limit(storage).await;
     offline_concurrent_limit(storage).await;
     last_activity(storage).await;
+    blocking_crud(storage).await;
+    vcard_crud(storage).await;
+    private_crud(storage).await;
+    misc_remove_cascades(storage).await;
 }
 
 /// A host name that no other call returns, in this process or another one: the process id
