@@ -20,9 +20,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub mod load;
+mod misc_modules;
 pub mod validate;
 
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
+pub use misc_modules::{AdhocModule, BlockingModule, PrivateModule, VcardModule};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -248,6 +250,14 @@ pub struct Modules {
     pub version: VersionModule,
     /// RFC 6121 roster.
     pub roster: RosterModule,
+    /// XEP-0191 blocking command.
+    pub blocking: BlockingModule,
+    /// XEP-0054 vCard-temp (with XEP-0153 avatar hashes).
+    pub vcard: VcardModule,
+    /// XEP-0049 private XML storage (XEP-0048 bookmarks).
+    pub private: PrivateModule,
+    /// XEP-0050 ad-hoc commands (XEP-0133 administration).
+    pub adhoc: AdhocModule,
 }
 
 /// `[modules.offline]`

@@ -10,8 +10,13 @@ pub trait BlockingStore: Send + Sync {
     /// Adds `jids` (duplicates of stored items are ignored). Fails with
     /// [`crate::StorageError::LimitReached`] and stores nothing when the list would grow past
     /// `max_items`.
-    async fn block(&self, host: &str, username: &str, jids: &[String], max_items: usize)
-        -> Result<()>;
+    async fn block(
+        &self,
+        host: &str,
+        username: &str,
+        jids: &[String],
+        max_items: usize,
+    ) -> Result<()>;
     /// Removes `jids` (absent ones are ignored).
     async fn unblock(&self, host: &str, username: &str, jids: &[String]) -> Result<()>;
     /// Empties the blocklist.

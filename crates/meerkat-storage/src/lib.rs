@@ -13,8 +13,8 @@
 //! normalised (nodeprep) by the caller, and contacts by their bare JID as a normalised string.
 #![warn(missing_docs)]
 
-mod codec;
 pub mod blocking;
+mod codec;
 pub mod last;
 pub mod offline;
 pub mod private;
@@ -30,9 +30,9 @@ use std::sync::Arc;
 pub use blocking::BlockingStore;
 pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};
+pub use private::PrivateStore;
 pub use roster::{Ask, RosterItem, RosterStore, Subscription};
 pub use users::UserStore;
-pub use private::PrivateStore;
 pub use vcard::{StoredVcard, VcardStore};
 
 /// A storage failure.

@@ -6,8 +6,12 @@ use crate::Result;
 #[async_trait::async_trait]
 pub trait PrivateStore: Send + Sync {
     /// The fragment stored under `namespace`, serialised; `None` when absent.
-    async fn get_private(&self, host: &str, username: &str, namespace: &str)
-        -> Result<Option<String>>;
+    async fn get_private(
+        &self,
+        host: &str,
+        username: &str,
+        namespace: &str,
+    ) -> Result<Option<String>>;
     /// Stores (replaces) the fragment under `namespace`. Fails with
     /// [`crate::StorageError::LimitReached`] and stores nothing when it is a new namespace and
     /// the user already has `max_namespaces`.

@@ -252,10 +252,13 @@ async fn corrupted_rows_are_backend_errors() {
 /// The bundle the public [`open`] would build, over a store the test keeps a handle to.
 fn storage_of(store: &SqliteStore) -> Storage {
     let store = std::sync::Arc::new(store.clone());
-    let misc = crate::MiscStores {
-        blocking: store.clone(),
-        vcard: store.clone(),
-        private: store.clone(),
-    };
-    Storage { users: store.clone(), roster: store.clone(), offline: store.clone(), last: store, misc }
+    let misc =
+        crate::MiscStores { blocking: store.clone(), vcard: store.clone(), private: store.clone() };
+    Storage {
+        users: store.clone(),
+        roster: store.clone(),
+        offline: store.clone(),
+        last: store,
+        misc,
+    }
 }
