@@ -28,6 +28,7 @@ fn node(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> ServerRef {
             presence: Some(Arc::new(meerkat_xml::Element::new("presence", "jabber:client"))),
             priority: i as i8,
             interested: false,
+            blocklist_interested: false,
         };
         server.sessions.bind("bob@localhost", entry);
         rt.spawn(async move {

@@ -57,6 +57,7 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         listeners: Default::default(),
+        misc: Default::default(),
     }))
 }
 

@@ -31,6 +31,8 @@ pub struct Server {
     pub tasks: TaskTracker,
     /// Listener descriptions for `status`.
     pub listeners: std::sync::Mutex<Vec<String>>,
+    /// In-memory state of the blocking and ad-hoc command modules.
+    pub misc: crate::modules::misc_state::MiscState,
 }
 
 /// Shared handle.

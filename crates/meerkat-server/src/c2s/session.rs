@@ -87,8 +87,10 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
         presence: None,
         priority: 0,
         interested: false,
+        blocklist_interested: false,
     };
     server.sessions.bind(&bare, entry);
+    crate::modules::blocking::on_bind(server, &me).await;
     let bound = Element::new("bind", ns::BIND)
         .with_child(Element::new("jid", ns::BIND).with_text(me.full()));
     let mut reply = iq::result(&bind_iq, Some(bound));
@@ -107,6 +109,7 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
 async fn cleanup(server: &ServerRef, me: &Me, mut state: SessionPresence, mailbox: &Mailbox) {
     // Leave the table first so nothing new is routed here, then tell contacts.
     server.sessions.unbind(&me.bare, &me.resource, me.sid);
+    crate::modules::blocking::on_unbind(server, &me.bare);
     let leftovers = mailbox.close_receiver();
     if state.available || !state.directed.is_empty() {
         presence::broadcast_unavailable(server, me, &mut state, None).await;

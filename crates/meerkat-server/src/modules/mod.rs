@@ -7,14 +7,19 @@
 //! - [`account_iq`]: IQs to a local account's bare JID, answered by the server on its behalf.
 //! - [`own_iq`]: IQs a user sends to their own account (no `to`), e.g. roster.
 
+pub mod adhoc;
+pub mod blocking;
 pub mod disco;
 pub mod iq;
 pub mod last;
+pub mod misc_state;
 pub mod offline;
 pub mod presence;
+pub mod private;
 pub mod register;
 pub mod roster;
 pub mod services;
+pub mod vcard;
 
 use crate::router;
 use crate::server::ServerRef;
@@ -52,12 +57,13 @@ pub async fn server_stanza(server: &ServerRef, stanza: Element) {
     }
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
     let reply = match payload_ns.as_str() {
-        ns::DISCO_INFO | ns::DISCO_ITEMS => disco::server(&stanza),
+        ns::DISCO_INFO | ns::DISCO_ITEMS => adhoc::server_disco(server, &stanza),
         ns::PING => Some(iq::result(&stanza, None)),
         ns::VERSION => services::version(server, &stanza),
         ns::TIME => services::time(&stanza),
         ns::LAST => last::server_uptime(server, &stanza),
         ns::REGISTER => register::post_auth(server, &stanza).await,
+        adhoc::NS => adhoc::answer(server, &stanza).await,
         _ => iq::error(&stanza, StanzaError::new(SEC::ServiceUnavailable)),
     };
     if let Some(reply) = reply {
@@ -68,7 +74,7 @@ pub async fn server_stanza(server: &ServerRef, stanza: Element) {
 /// Answers an IQ addressed to a local account's bare JID: the server handles it on the
 /// account's behalf (RFC 6120 §10.5.4).
 pub async fn account_iq(server: &ServerRef, stanza: Element, node: &str, domain: &str) {
-    if !iq::is_request(&stanza) {
+    if !iq::is_request(&stanza) || misc_state::account_iq(server, &stanza, node, domain).await {
         return;
     }
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
@@ -88,6 +94,9 @@ pub async fn own_iq(server: &ServerRef, me: &Me, stanza: Element) {
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
     if payload_ns == ns::ROSTER {
         roster::handle(server, me, &stanza).await;
+        return;
+    }
+    if misc_state::own_iq(server, me, &stanza).await {
         return;
     }
     if payload_ns == ns::REGISTER {

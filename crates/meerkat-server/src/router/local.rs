@@ -16,6 +16,11 @@ pub async fn route_local(server: &ServerRef, stanza: Element, to: Addr) {
     };
     let bare = format!("{node}@{}", to.domain);
     let sessions = server.sessions.resources(&bare);
+    let online = !sessions.is_empty();
+    if !modules::blocking::inbound_allowed(server, &stanza, &bare, &node, &to.domain, online).await
+    {
+        return;
+    }
     if let Some(resource) = &to.resource {
         if let Some(entry) = sessions.iter().find(|e| &e.resource == resource) {
             deliver_or_fallback(server, entry, stanza, &node, &to.domain).await;

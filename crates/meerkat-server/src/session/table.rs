@@ -27,6 +27,8 @@ pub struct SessionEntry {
     pub priority: i8,
     /// The resource asked for the roster, so it gets roster pushes (RFC 6121 §2.1.6).
     pub interested: bool,
+    /// The resource asked for the blocklist, so it gets block/unblock pushes (XEP-0191 §3.2).
+    pub blocklist_interested: bool,
 }
 
 /// The shared `<presence/>` with no payload.
@@ -152,6 +154,11 @@ impl SessionTable {
     /// Marks a session as interested in roster pushes.
     pub fn set_interested(&self, bare: &str, sid: SessionId) -> bool {
         self.update(bare, sid, |e| e.interested = true)
+    }
+
+    /// Marks a session as interested in blocklist pushes.
+    pub fn set_blocklist_interested(&self, bare: &str, sid: SessionId) -> bool {
+        self.update(bare, sid, |e| e.blocklist_interested = true)
     }
 
     fn update(&self, bare: &str, sid: SessionId, f: impl FnOnce(&mut SessionEntry)) -> bool {
