@@ -21,12 +21,14 @@ use std::path::PathBuf;
 
 pub mod load;
 pub mod messaging;
+mod misc_modules;
 pub mod pep;
 pub mod sm_csi;
 pub mod validate;
 
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
+pub use misc_modules::{AdhocModule, BlockingModule, PrivateModule, VcardModule};
 pub use pep::{CapsModule, PepModule};
 pub use sm_csi::{CsiModule, StreamManagementModule};
 
@@ -266,6 +268,14 @@ pub struct Modules {
     pub pep: PepModule,
     /// XEP-0115 entity capabilities.
     pub caps: CapsModule,
+    /// XEP-0191 blocking command.
+    pub blocking: BlockingModule,
+    /// XEP-0054 vCard-temp (with XEP-0153 avatar hashes).
+    pub vcard: VcardModule,
+    /// XEP-0049 private XML storage (XEP-0048 bookmarks).
+    pub private: PrivateModule,
+    /// XEP-0050 ad-hoc commands (XEP-0133 administration).
+    pub adhoc: AdhocModule,
 }
 
 /// `[modules.offline]`

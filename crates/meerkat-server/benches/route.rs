@@ -30,6 +30,7 @@ fn node(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> ServerRef {
             interested: false,
             carbons: false,
             caps: None,
+            blocklist_interested: false,
         };
         server.sessions.bind("bob@localhost", entry);
         rt.spawn(async move {

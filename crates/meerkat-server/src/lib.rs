@@ -62,6 +62,7 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
         tasks: TaskTracker::new(),
         listeners: Default::default(),
         sm_registry: Default::default(),
+        misc: Default::default(),
     });
     modules::mam::start(&server);
     Ok(server)

@@ -39,6 +39,8 @@ pub struct Server {
     pub caps: crate::modules::caps::CapsState,
     /// XEP-0163 PEP (pubsub core and node cache).
     pub pep: crate::modules::pep::PepState,
+    /// In-memory state of the blocking and ad-hoc command modules.
+    pub misc: crate::modules::misc_state::MiscState,
 }
 
 /// Shared handle.

@@ -1,8 +1,8 @@
 //! Persistent data behind one trait per data kind.
 //!
 //! # Layout
-//! - [`users`], [`roster`], [`offline`], [`last`], [`archive`], [`pubsub`]: the traits and their
-//!   plain data types.
+//! - [`users`], [`roster`], [`offline`], [`last`], [`archive`], [`pubsub`], [`blocking`],
+//!   [`vcard`], [`private`]: the traits and their plain data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
 //! - `codec` (private): text forms of roster values shared by the SQL backends.
 //! - `testsuite` (hidden): the conformance suite every backend's tests run.
@@ -14,24 +14,30 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod blocking;
 mod codec;
 pub mod last;
 pub mod offline;
+pub mod private;
 pub mod pubsub;
 pub mod roster;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
 pub mod users;
+pub mod vcard;
 
 use std::sync::Arc;
 
 pub use archive::{ArchivePrefs, ArchiveStore, ArchivedMessage, DefaultMode};
+pub use blocking::BlockingStore;
 pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};
+pub use private::PrivateStore;
 pub use pubsub::{PubsubItem, PubsubNode, PubsubStore};
 pub use roster::{Ask, RosterItem, RosterStore, Subscription};
 pub use users::UserStore;
+pub use vcard::{StoredVcard, VcardStore};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -71,4 +77,18 @@ pub struct Storage {
     pub archive: Arc<dyn ArchiveStore>,
     /// Publish-subscribe nodes and items (PEP, pubsub services).
     pub pubsub: Arc<dyn PubsubStore>,
+    /// Blocklists (XEP-0191), vCards (XEP-0054) and private XML (XEP-0049).
+    pub misc: MiscStores,
+}
+
+/// The stores of blocking, vCards and private XML, grouped so the [`Storage`] bundle grows by
+/// one field for them.
+#[derive(Clone)]
+pub struct MiscStores {
+    /// Blocklists (XEP-0191).
+    pub blocking: Arc<dyn BlockingStore>,
+    /// vCards (XEP-0054).
+    pub vcard: Arc<dyn VcardStore>,
+    /// Private XML storage (XEP-0049).
+    pub private: Arc<dyn PrivateStore>,
 }

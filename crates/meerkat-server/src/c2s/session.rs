@@ -162,8 +162,10 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
         interested: false,
         carbons: false,
         caps: None,
+        blocklist_interested: false,
     };
     server.sessions.bind(&bare, entry);
+    crate::modules::blocking::on_bind(server, &me).await;
     let bound = Element::new("bind", ns::BIND)
         .with_child(Element::new("jid", ns::BIND).with_text(me.full()));
     let mut reply = iq::result(&bind_iq, Some(bound));
@@ -188,6 +190,7 @@ async fn cleanup(
 ) {
     // Leave the table first so nothing new is routed here, then tell contacts.
     server.sessions.unbind(&me.bare, &me.resource, me.sid);
+    crate::modules::blocking::on_unbind(server, &me.bare);
     let leftovers = mailbox.close_receiver();
     if state.available || !state.directed.is_empty() {
         presence::broadcast_unavailable(server, me, &mut state, None).await;

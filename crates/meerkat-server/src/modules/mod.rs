@@ -7,22 +7,27 @@
 //! - [`account_iq`]: IQs to a local account's bare JID, answered by the server on its behalf.
 //! - [`own_iq`]: IQs a user sends to their own account (no `to`), e.g. roster.
 
-pub mod csi;
+pub mod adhoc;
+pub mod blocking;
+pub mod caps;
 pub mod carbons;
 pub mod chat;
-pub mod caps;
+pub mod csi;
 pub mod disco;
 pub mod iq;
 pub mod last;
 pub mod mam;
+pub mod misc_state;
 pub mod offline;
 pub mod pep;
 pub mod presence;
+pub mod private;
 pub mod pubsub;
 pub mod register;
 pub mod roster;
 pub mod services;
 pub mod stream_management;
+pub mod vcard;
 
 use crate::router;
 use crate::server::ServerRef;
@@ -63,14 +68,14 @@ pub async fn server_stanza(server: &ServerRef, stanza: Element) {
     }
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
     let reply = match payload_ns.as_str() {
-        ns::DISCO_INFO | ns::DISCO_ITEMS => {
-            caps::server_node_info(server, &stanza).or_else(|| disco::server(&stanza))
-        }
+        ns::DISCO_INFO | ns::DISCO_ITEMS => caps::server_node_info(server, &stanza)
+            .or_else(|| adhoc::server_disco(server, &stanza)),
         ns::PING => Some(iq::result(&stanza, None)),
         ns::VERSION => services::version(server, &stanza),
         ns::TIME => services::time(&stanza),
         ns::LAST => last::server_uptime(server, &stanza),
         ns::REGISTER => register::post_auth(server, &stanza).await,
+        adhoc::NS => adhoc::answer(server, &stanza).await,
         _ => iq::error(&stanza, StanzaError::new(SEC::ServiceUnavailable)),
     };
     if let Some(reply) = reply {
@@ -81,7 +86,7 @@ pub async fn server_stanza(server: &ServerRef, stanza: Element) {
 /// Answers an IQ addressed to a local account's bare JID: the server handles it on the
 /// account's behalf (RFC 6120 §10.5.4).
 pub async fn account_iq(server: &ServerRef, stanza: Element, node: &str, domain: &str) {
-    if !iq::is_request(&stanza) {
+    if !iq::is_request(&stanza) || misc_state::account_iq(server, &stanza, node, domain).await {
         return;
     }
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
@@ -112,6 +117,9 @@ pub async fn own_iq(server: &ServerRef, me: &Me, stanza: Element) {
         return;
     }
     if payload_ns == mam::NS && mam::handle_iq(server, me, &stanza).await {
+        return;
+    }
+    if misc_state::own_iq(server, me, &stanza).await {
         return;
     }
     if payload_ns == ns::REGISTER {

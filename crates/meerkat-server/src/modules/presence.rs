@@ -141,6 +141,7 @@ async fn broadcast_available(
     state: &mut SessionPresence,
     stanza: Element,
 ) -> (Vec<Element>, Option<i64>) {
+    let stanza = super::vcard::stamp_presence(server, me, stanza).await;
     let priority = priority_of(&stanza);
     let initial = !state.available;
     state.available = true;

@@ -16,6 +16,11 @@ pub async fn route_local(server: &ServerRef, mut stanza: Element, to: Addr) {
     };
     let bare = format!("{node}@{}", to.domain);
     let sessions = server.sessions.resources(&bare);
+    let online = !sessions.is_empty();
+    if !modules::blocking::inbound_allowed(server, &stanza, &bare, &node, &to.domain, online).await
+    {
+        return;
+    }
     if stanza.name == "message" {
         modules::mam::to_local_user(server, &mut stanza, &node, &to.domain, &bare, &sessions).await;
     }

@@ -32,6 +32,9 @@ async fn route_inner(server: &ServerRef, stanza: Element) {
         bounce(server, &stanza, StanzaError::new(SEC::JidMalformed)).await;
         return;
     };
+    if !crate::modules::blocking::outbound_allowed(server, &stanza, &to).await {
+        return;
+    }
     if server.serves(&to.domain) {
         route_local(server, stanza, to).await;
     } else {

@@ -29,6 +29,8 @@ pub struct SessionEntry {
     pub interested: bool,
     /// The resource enabled message carbons (XEP-0280).
     pub carbons: bool,
+    /// The resource asked for the blocklist, so it gets block/unblock pushes (XEP-0191 §3.2).
+    pub blocklist_interested: bool,
     /// Features from the session's entity capabilities (XEP-0115), shared between sessions
     /// with the same caps; `None` until learned.
     pub caps: Option<Arc<crate::modules::caps::CapsFeatures>>,
@@ -181,6 +183,11 @@ impl SessionTable {
         caps: Option<Arc<crate::modules::caps::CapsFeatures>>,
     ) -> bool {
         self.update(bare, sid, |e| e.caps = caps)
+    }
+
+    /// Marks a session as interested in blocklist pushes.
+    pub fn set_blocklist_interested(&self, bare: &str, sid: SessionId) -> bool {
+        self.update(bare, sid, |e| e.blocklist_interested = true)
     }
 
     fn update(&self, bare: &str, sid: SessionId, f: impl FnOnce(&mut SessionEntry)) -> bool {

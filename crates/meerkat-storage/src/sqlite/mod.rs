@@ -29,11 +29,14 @@
 //! writes cheap; `FULL` would be the setting to choose if those last commits had to survive.
 
 mod archive;
+mod blocking;
 mod last;
 mod offline;
+mod private;
 mod pubsub;
 mod roster;
 mod users;
+mod vcard;
 
 #[cfg(test)]
 mod tests;
@@ -69,6 +72,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// written by a newer Meerkat whose migrations this build does not know).
 pub async fn open(path: &Path) -> Result<Storage> {
     let store = Arc::new(SqliteStore::open(path).await?);
+    let misc =
+        crate::MiscStores { blocking: store.clone(), vcard: store.clone(), private: store.clone() };
     Ok(Storage {
         users: store.clone(),
         roster: store.clone(),
@@ -76,6 +81,7 @@ pub async fn open(path: &Path) -> Result<Storage> {
         last: store.clone(),
         archive: store.clone(),
         pubsub: store,
+        misc,
     })
 }
 

@@ -48,6 +48,10 @@ conformance!(
     pubsub_items,
     pubsub_node_limit,
     pubsub_removed_with_user,
+    blocking_crud,
+    vcard_crud,
+    private_crud,
+    misc_remove_cascades,
 );
 
 /// The whole suite on one database, as a server's data accumulates: checks that the suite's
@@ -257,6 +261,8 @@ async fn corrupted_rows_are_backend_errors() {
 /// The bundle the public [`open`] would build, over a store the test keeps a handle to.
 fn storage_of(store: &SqliteStore) -> Storage {
     let store = std::sync::Arc::new(store.clone());
+    let misc =
+        crate::MiscStores { blocking: store.clone(), vcard: store.clone(), private: store.clone() };
     Storage {
         users: store.clone(),
         roster: store.clone(),
@@ -264,5 +270,6 @@ fn storage_of(store: &SqliteStore) -> Storage {
         last: store.clone(),
         archive: store.clone(),
         pubsub: store,
+        misc,
     }
 }

@@ -17,6 +17,8 @@ const USER_DATA_TABLES: [&str; 6] = [
     "mam_messages",
     "mam_prefs",
 ];
+/// Per-user tables of blocking, vCards and private XML (migration 0004), emptied likewise.
+const MISC_DATA_TABLES: [&str; 3] = ["blocklist_items", "vcards", "private_storage"];
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
@@ -121,7 +123,7 @@ impl UserStore for SqliteStore {
             // Dropping the transaction rolls it back; nothing was changed.
             return Err(StorageError::NotFound);
         }
-        for table in USER_DATA_TABLES {
+        for table in USER_DATA_TABLES.into_iter().chain(MISC_DATA_TABLES) {
             // The table name is one of the constants above, never input.
             sqlx::query(&format!("DELETE FROM {table} WHERE host = ? AND username = ?"))
                 .bind(host)

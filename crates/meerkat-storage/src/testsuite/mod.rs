@@ -11,6 +11,7 @@
 
 mod archive;
 mod last;
+mod misc;
 mod offline;
 mod pubsub;
 mod roster;
@@ -21,6 +22,7 @@ pub use archive::{
     archive_removed_with_user,
 };
 pub use last::last_activity;
+pub use misc::{blocking_crud, misc_remove_cascades, private_crud, vcard_crud};
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
 pub use pubsub::{pubsub_items, pubsub_node_limit, pubsub_nodes, pubsub_removed_with_user};
 pub use roster::{
@@ -57,6 +59,10 @@ pub async fn run_all(storage: &Storage) {
     pubsub_items(storage).await;
     pubsub_node_limit(storage).await;
     pubsub_removed_with_user(storage).await;
+    blocking_crud(storage).await;
+    vcard_crud(storage).await;
+    private_crud(storage).await;
+    misc_remove_cascades(storage).await;
 }
 
 /// A host name that no other call returns, in this process or another one: the process id

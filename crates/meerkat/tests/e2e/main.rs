@@ -22,26 +22,33 @@
 //!
 //! plus [`interop`]: slixmpp (a client library nobody here wrote) against the node.
 //!
+//! Issue 4 (misc): [`blocking`], [`vcard`], [`private`], [`adhoc`], [`interop_blocking`].
+//!
 //! All in one test binary so the suite links once and runs in parallel.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod adhoc;
 mod admin_cli;
 mod auth;
 mod bad_input;
+mod blocking;
 mod carbons;
 mod config;
 mod csi;
 mod interop;
-mod interop_sm;
+mod interop_blocking;
 mod interop_mam;
+mod interop_sm;
 mod mam;
 mod offline;
 mod os_limits;
 mod passthrough;
+mod private;
 mod roster;
 mod routing;
 mod services;
 mod stream;
 mod stream_management;
+mod vcard;
