@@ -101,7 +101,8 @@ pub async fn inbound_allowed(
         return true;
     }
     let t = kind(stanza);
-    if t == "error" {
+    // An online user without a cached list blocks nobody: no parsing on the common path.
+    if t == "error" || (online && !server.misc.blocking.has(bare)) {
         return true;
     }
     let Some(from) = stanza.attr("from").and_then(Addr::parse) else { return true };
