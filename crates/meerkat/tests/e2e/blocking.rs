@@ -146,8 +146,10 @@ async fn stanzas_between_user_and_blocked_contact_are_refused_both_ways() {
             e.attr("from").is_some_and(|f| f.starts_with(&b.bare()))
         })
         .await;
-    bob.expect_none("an error for presence", Duration::from_millis(100), |e| e.name == "presence")
-        .await;
+    bob.expect_none("an error for presence", Duration::from_millis(100), |e| {
+        e.name == "presence" && e.attr("type") == Some("error")
+    })
+    .await;
 
     // To the blocked contact: not-acceptable with <blocked/> (§3.6), exact error element.
     alice

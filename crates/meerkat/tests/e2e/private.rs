@@ -97,9 +97,29 @@ async fn private_storage_errors() {
         )
         .await;
     assert_stanza_error(&r, "iq", &["not-acceptable"]);
-    alice
-        .iq_result("set", None, "<query xmlns='jabber:iq:private'><a xmlns='a:a'>1</a></query>")
+    let r = alice
+        .iq(
+            "get",
+            None,
+            "<query xmlns='jabber:iq:private'><a xmlns='a:a'/><a2 xmlns='a:a'/></query>",
+        )
         .await;
+    assert_stanza_error(&r, "iq", &["bad-request"]);
+    // A set may carry several elements of one namespace; they come back together.
+    alice
+        .iq_result(
+            "set",
+            None,
+            "<query xmlns='jabber:iq:private'><a xmlns='a:a'>1</a><a2 xmlns='a:a'/></query>",
+        )
+        .await;
+    let r = alice
+        .iq_result("get", None, "<query xmlns='jabber:iq:private'><a xmlns='a:a'/></query>")
+        .await;
+    assert_eq!(
+        payload(&r),
+        "<query xmlns='jabber:iq:private'><a xmlns='a:a'>1</a><a2 xmlns='a:a'/></query>"
+    );
     let r =
         alice.iq("set", None, "<query xmlns='jabber:iq:private'><b xmlns='b:b'/></query>").await;
     assert_stanza_error(&r, "iq", &["resource-constraint"]);

@@ -35,7 +35,7 @@ async fn own_vcard_set_get_and_other_accounts_vcard() {
     let r = alice.iq("set", None, card).await;
     assert_eq!(
         xml(&r),
-        format!("<iq id='{}' type='result' to='{}'/>", r.attr("id").unwrap_or(""), alice.jid)
+        format!("<iq type='result' id='{}' to='{}'/>", r.attr("id").unwrap_or(""), alice.jid)
     );
     let r = alice.iq_result("get", Some(&a.bare()), "<vCard xmlns='vcard-temp'/>").await;
     assert_eq!(payload(&r), card);
@@ -73,10 +73,10 @@ async fn photo_hash_is_added_to_presence_and_rebroadcast_after_set() {
     let mut alice = server.login(&a, "r").await;
     let mut bob = server.login(&b, "r").await;
     let (ab, bb) = (a.bare(), b.bare());
-    // Mutual subscription so bob sees alice's presence.
-    alice.send(&format!("<presence to='{bb}' type='subscribe'/>")).await;
-    bob.recv_where("subscribe", |e| e.attr("type") == Some("subscribe")).await;
-    bob.send(&format!("<presence to='{ab}' type='subscribed'/>")).await;
+    // bob subscribes to alice's presence.
+    bob.send(&format!("<presence to='{ab}' type='subscribe'/>")).await;
+    alice.recv_where("subscribe", |e| e.attr("type") == Some("subscribe")).await;
+    alice.send(&format!("<presence to='{bb}' type='subscribed'/>")).await;
     alice.sync().await;
     bob.sync().await;
     alice.drain(Duration::from_millis(300)).await;

@@ -21,6 +21,11 @@ impl BlockCache {
         matching::blocks(&list, jid)
     }
 
+    /// True when the online user `bare` has a non-empty blocklist.
+    pub fn has(&self, bare: &str) -> bool {
+        self.bare_items.contains_key(bare)
+    }
+
     /// The cached list of an online user (empty when none).
     pub fn get(&self, bare: &str) -> Arc<[String]> {
         self.bare_items.get(bare).map(|l| l.clone()).unwrap_or_else(|| Arc::from(Vec::new()))
@@ -49,5 +54,25 @@ impl BlockCache {
     /// True when no list is cached.
     pub fn is_empty(&self) -> bool {
         self.bare_items.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_non_empty_lists_are_kept_and_dropped_when_offline() {
+        let c = BlockCache::default();
+        let bob = Addr::parse("bob@x.org/r").expect("jid");
+        c.set("a@x", Vec::new());
+        assert!(c.is_empty() && !c.has("a@x"), "an empty list takes no entry");
+        c.set("a@x", vec!["bob@x.org".to_owned()]);
+        assert!(c.has("a@x") && c.blocks("a@x", &bob));
+        assert!(!c.blocks("other@x", &bob));
+        c.drop_if("a@x", || true);
+        assert_eq!(c.len(), 1, "kept while a resource is online");
+        c.drop_if("a@x", || false);
+        assert!(!c.has("a@x") && c.get("a@x").is_empty());
     }
 }

@@ -30,7 +30,7 @@ pub use matching::normalize_item;
 
 use crate::addr::Addr;
 use crate::server::ServerRef;
-use meerkat_proto::error::{error_reply, StanzaError, StanzaErrorCondition as SEC};
+use meerkat_proto::error::{error_reply, ErrorType, StanzaError, StanzaErrorCondition as SEC};
 use meerkat_xml::Element;
 
 /// The blocking command namespace.
@@ -76,7 +76,9 @@ pub async fn outbound_allowed(server: &ServerRef, stanza: &Element, to: &Addr) -
 
 /// The `not-acceptable` + `<blocked/>` error for a stanza the user sent to a blocked entity.
 fn blocked_error(stanza: &Element) -> Option<Element> {
-    let mut reply = error_reply(stanza, &StanzaError::new(SEC::NotAcceptable))?;
+    // XEP-0191 §3.6 (Example 11): type 'cancel'.
+    let err = StanzaError::new(SEC::NotAcceptable).with_type(ErrorType::Cancel);
+    let mut reply = error_reply(stanza, &err)?;
     let stanza_ns = reply.ns.clone();
     if let Some(err) = reply.get_child_mut("error", &stanza_ns) {
         err.children.push(meerkat_xml::Node::Element(Element::new("blocked", NS_ERRORS)));
@@ -99,7 +101,8 @@ pub async fn inbound_allowed(
         return true;
     }
     let t = kind(stanza);
-    if t == "error" {
+    // An online user without a cached list blocks nobody: no parsing on the common path.
+    if t == "error" || (online && !server.misc.blocking.has(bare)) {
         return true;
     }
     let Some(from) = stanza.attr("from").and_then(Addr::parse) else { return true };

@@ -1,16 +1,16 @@
 //! Private XML storage (XEP-0049), which also carries legacy bookmarks (XEP-0048,
 //! `storage:bookmarks`).
 //!
-//! Implemented: get and set of one child element per namespace in `jabber:iq:private`, for
+//! Implemented: get and set of the elements of one namespace in `jabber:iq:private`, for
 //! the user's own account only (a request to another account is `forbidden`); a get of a
 //! namespace never stored returns the empty element it asked for (XEP-0049 §2.2); reserved
 //! namespaces (`jabber:*`, `http://jabber.org/*`, `vcard-temp`, XEP-0049 §3) are refused with
-//! `not-acceptable`; a query without exactly one child is a `bad-request`; bounds per item
+//! `not-acceptable`; a query without a child, a get naming several elements or a set mixing
+//! namespaces is a `bad-request`; bounds per item
 //! (`modules.private.max_item_bytes`, `not-acceptable`) and per account
 //! (`modules.private.max_items` namespaces, `resource-constraint`).
 //!
-//! Not implemented: several namespaces in one request (XEP-0049 allows one per request); the
-//! PEP-based bookmarks of XEP-0402.
+//! Not implemented: the PEP-based bookmarks of XEP-0402.
 
 use super::{iq, Me};
 use crate::router;
@@ -57,37 +57,48 @@ pub async fn account(server: &ServerRef, req: &Element) {
 
 async fn answer(server: &ServerRef, me: &Me, req: &Element) -> Option<Element> {
     let query = iq::payload(req)?;
-    let mut children = query.children();
-    let (Some(child), None) = (children.next(), children.next()) else {
-        let e = StanzaError::new(SEC::BadRequest).with_text("Exactly one child element expected");
+    let children: Vec<&Element> = query.children().collect();
+    let Some(first) = children.first() else {
+        // XEP-0049 §2.3: no child element ("Bad Format").
+        let e = StanzaError::new(SEC::BadRequest).with_text("A child element is required");
         return iq::error(req, e);
     };
-    if is_reserved(&child.ns) {
+    let namespace = first.ns.clone();
+    // A get names one namespace; a set may carry several elements, all of one namespace.
+    let one_ns = children.iter().all(|c| c.ns == namespace);
+    if !one_ns || (req.attr("type") == Some("get") && children.len() > 1) {
+        let e = StanzaError::new(SEC::BadRequest).with_text("One namespace per request");
+        return iq::error(req, e);
+    }
+    if is_reserved(&namespace) {
         return iq::error(req, StanzaError::new(SEC::NotAcceptable));
     }
     let store = &server.storage.misc.private;
     match req.attr("type") {
-        Some("get") => match store.get_private(&me.host, &me.user, &child.ns).await {
-            Ok(Some(xml)) => match super::vcard::parse_stored(&xml) {
-                Some(el) => Some(iq::result(req, Some(Element::new("query", NS).with_child(el)))),
-                None => iq::error(req, StanzaError::new(SEC::InternalServerError)),
-            },
-            // XEP-0049 §2.2: nothing stored: the request's own element comes back.
+        Some("get") => match store.get_private(&me.host, &me.user, &namespace).await {
+            Ok(Some(xml)) => {
+                let mut q = Element::new("query", NS);
+                for el in parse_all(&xml) {
+                    q = q.with_child(el);
+                }
+                Some(iq::result(req, Some(q)))
+            }
+            // XEP-0049 §2.3: nothing stored: the request's own element comes back.
             Ok(None) => {
-                let empty = Element::new(child.name.clone(), child.ns.clone());
+                let empty = Element::new(first.name.clone(), namespace);
                 Some(iq::result(req, Some(Element::new("query", NS).with_child(empty))))
             }
             Err(_) => iq::error(req, StanzaError::new(SEC::InternalServerError)),
         },
         Some("set") => {
             let cfg = &server.config.modules.private;
-            let xml = child.to_xml();
+            let xml: String = children.iter().map(|c| c.to_xml()).collect();
             if xml.len() > cfg.max_item_bytes {
                 let e = StanzaError::new(SEC::NotAcceptable)
                     .with_text(format!("Item larger than {} bytes", cfg.max_item_bytes));
                 return iq::error(req, e);
             }
-            match store.set_private(&me.host, &me.user, &child.ns, &xml, cfg.max_items).await {
+            match store.set_private(&me.host, &me.user, &namespace, &xml, cfg.max_items).await {
                 Ok(()) => Some(iq::result(req, None)),
                 Err(StorageError::LimitReached { limit }) => {
                     let e = StanzaError::new(SEC::ResourceConstraint)
@@ -99,6 +110,22 @@ async fn answer(server: &ServerRef, me: &Me, req: &Element) -> Option<Element> {
         }
         _ => None,
     }
+}
+
+/// The elements of a stored fragment (one or more siblings of one namespace).
+fn parse_all(xml: &str) -> Vec<Element> {
+    let mut p = meerkat_xml::StreamParser::new(meerkat_xml::Limits::default());
+    p.feed(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+    );
+    p.feed(xml.as_bytes());
+    let mut out = Vec::new();
+    while let Ok(Some(ev)) = p.next_event() {
+        if let meerkat_xml::StreamEvent::Stanza(el) = ev {
+            out.push(el);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -113,5 +140,14 @@ mod tests {
         for ns in ["storage:bookmarks", "storage:rosternotes", "exodus:prefs"] {
             assert!(!is_reserved(ns), "{ns}");
         }
+    }
+
+    #[test]
+    fn stored_fragments_with_several_elements_parse_back() {
+        let a = Element::new("a", "x:y").with_text("1 < 2");
+        let b = Element::new("b", "x:y");
+        let both = parse_all(&(a.to_xml() + &b.to_xml()));
+        assert_eq!(both, vec![a, b]);
+        assert!(parse_all("<broken").is_empty());
     }
 }

@@ -129,11 +129,6 @@ fn parse(xml: &str) -> Option<Element> {
     }
 }
 
-/// Parses stored XML (vCards, private XML) back into an element, for the sibling modules.
-pub(crate) fn parse_stored(xml: &str) -> Option<Element> {
-    parse(xml)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
