@@ -475,3 +475,25 @@ async fn disabled_mam_archives_nothing_and_refuses_queries() {
     let r = alice.iq("set", None, &format!("<query xmlns='{NS}'/>")).await;
     assert_stanza_error(&r, "iq", &["service-unavailable"]);
 }
+
+#[tokio::test]
+async fn roster_mode_archives_only_messages_with_contacts() {
+    let server = TestServer::with("[modules.mam]\ndefault_mode = \"roster\"\n").await;
+    let (_a, _b, mut alice, mut bob) = pair(&server).await;
+    let c = server.new_user("carol").await;
+    let mut carol = server.login(&c, "c").await;
+    alice
+        .iq_result(
+            "set",
+            None,
+            &format!("<query xmlns='jabber:iq:roster'><item jid='{}'/></query>", c.bare()),
+        )
+        .await;
+    let r = alice.iq_result("get", None, &format!("<prefs xmlns='{NS}'/>")).await;
+    assert_eq!(r.get_child("prefs", NS).and_then(|p| p.attr("default")), Some("roster"));
+    chat(&mut bob, &mut alice, "stranger", 1).await;
+    chat(&mut carol, &mut alice, "contact", 1).await;
+    chat(&mut alice, &mut bob, "to stranger", 1).await;
+    chat(&mut alice, &mut carol, "to contact", 1).await;
+    assert_eq!(query(&mut alice, "r", "").await.bodies(), vec!["contact0", "to contact0"]);
+}

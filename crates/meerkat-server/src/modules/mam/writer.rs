@@ -135,3 +135,65 @@ async fn run(
     apply(store.as_ref(), &mut cmds).await;
     tracing::info!(what = "mam_writer_stopped");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meerkat_storage::archive::ArchiveQuery;
+
+    fn msg(id: i64) -> ArchivedMessage {
+        ArchivedMessage {
+            id,
+            host: "h".into(),
+            username: "alice".into(),
+            with_bare: "bob@h".into(),
+            with_resource: String::new(),
+            outgoing: false,
+            stamp_ms: 1,
+            stanza: format!("<message><body>{id}</body></message>"),
+        }
+    }
+
+    async fn node(dir: &std::path::Path, queue: usize) -> ServerRef {
+        let mut config = meerkat_config::Config::default();
+        config.general.data_dir = dir.to_path_buf();
+        config.modules.mam.writer_queue = queue;
+        config.modules.mam.writer_batch = 7;
+        crate::build(config).await.expect("node")
+    }
+
+    async fn count(server: &ServerRef) -> u64 {
+        let q = ArchiveQuery { max: 0, ..ArchiveQuery::default() };
+        server.storage.archive.query("h", "alice", &q).await.expect("query").count
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flush_sees_everything_queued_before_even_past_a_full_queue() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A queue of 4 with 500 messages: senders wait for room, nothing is dropped.
+        let server = node(dir.path(), 4).await;
+        for id in 1..=500 {
+            enqueue(&server, msg(id)).await;
+        }
+        flush(&server).await;
+        assert_eq!(count(&server).await, 500);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_drains_the_queue_and_later_messages_are_written_directly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = node(dir.path(), 1000).await;
+        for id in 1..=100 {
+            enqueue(&server, msg(id)).await;
+        }
+        server.shutdown.cancel();
+        server.tasks.close();
+        tokio::time::timeout(Duration::from_secs(10), server.tasks.wait())
+            .await
+            .expect("the writer ends after draining");
+        assert_eq!(count(&server).await, 100);
+        enqueue(&server, msg(101)).await;
+        flush(&server).await;
+        assert_eq!(count(&server).await, 101, "after the writer ended, written directly");
+    }
+}
