@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// A Python 3 that can import slixmpp: `$MEERKAT_PYTHON`, else Debian's `/usr/bin/python3`
 /// (where apt installs python3-slixmpp), else `python3` on PATH.
-fn python_with_slixmpp() -> Result<String, String> {
+pub(crate) fn python_with_slixmpp() -> Result<String, String> {
     let mut candidates = Vec::new();
     if let Ok(p) = std::env::var("MEERKAT_PYTHON") {
         candidates.push(p);
