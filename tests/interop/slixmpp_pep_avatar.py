@@ -79,7 +79,7 @@ async def run(args):
         await alice["xep_0084"].publish_avatar(AVATAR)
         print("alice: published data", flush=True)
         await alice["xep_0084"].publish_avatar_metadata(
-            items=[{"id": avatar_id, "type": "image/png", "bytes": len(AVATAR), "width": 16, "height": 16}]
+            items=[{"id": avatar_id, "type": "image/png", "bytes": str(len(AVATAR)), "width": "16", "height": "16"}]
         )
         print("alice: published metadata", flush=True)
         data = await asyncio.wait_for(got, args.timeout)

@@ -28,7 +28,7 @@ async fn slixmpp_avatar_published_notified_and_fetched() {
     cmd.arg(&script)
         .args(["--port", &port, "--domain", DOMAIN, "--timeout", "20"])
         .args(["--user1", &a.name, "--password1", &a.password])
-        .args(["--user2", &b.name, "--password2", &b.password, "--debug"])
+        .args(["--user2", &b.name, "--password2", &b.password])
         .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
         .await
