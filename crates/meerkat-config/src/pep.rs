@@ -85,3 +85,25 @@ pub(crate) fn validate(pep: &PepModule, caps: &CapsModule, file: &Path) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::parse_str;
+    use std::path::Path;
+
+    #[test]
+    fn zero_bounds_are_rejected_naming_the_key() {
+        for (toml, key) in [
+            ("[modules.pep]\nmax_item_bytes = 0\n", "modules.pep.max_item_bytes"),
+            ("[modules.pep]\nmax_nodes_per_account = 0\n", "modules.pep.max_nodes_per_account"),
+            ("[modules.caps]\ncache_entries = 0\n", "modules.caps.cache_entries"),
+            ("[modules.caps]\nquery_timeout_ms = 0\n", "modules.caps.query_timeout_ms"),
+        ] {
+            let e = parse_str(toml, Path::new("m.toml")).expect_err(key);
+            assert!(e.to_string().contains(key), "{key}: {e}");
+        }
+        let c =
+            parse_str("[modules.pep]\nmax_items_per_node = 5\n", Path::new("m.toml")).expect("ok");
+        assert_eq!(c.modules.pep.max_items_per_node, 5);
+    }
+}

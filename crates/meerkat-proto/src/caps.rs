@@ -29,6 +29,9 @@ pub enum CapsError {
     BadFormType,
 }
 
+/// One extended form: FORM_TYPE and its other fields with their values.
+type Form = (String, Vec<(String, Vec<String>)>);
+
 /// The hash function names XEP-0115 accepts here (IANA "Hash Function Textual Names").
 pub const HASHES: &[&str] = &["sha-1", "sha-224", "sha-256", "sha-384", "sha-512"];
 
@@ -60,7 +63,7 @@ pub fn verification_string(query: &Element) -> Result<String, CapsError> {
     if features.windows(2).any(|w| w.first() == w.get(1)) {
         return Err(CapsError::DuplicateFeature);
     }
-    let mut forms: Vec<(String, Vec<(String, Vec<String>)>)> = Vec::new();
+    let mut forms: Vec<Form> = Vec::new();
     for x in query.children().filter(|c| c.is("x", ns::DATA_FORMS)) {
         let type_fields: Vec<&Element> = x
             .children()

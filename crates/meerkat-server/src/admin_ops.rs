@@ -65,6 +65,8 @@ pub async fn remove_account(
     host: &str,
 ) -> Result<(), StorageError> {
     server.storage.users.remove_user(host, user).await?;
+    // Storage dropped the account's PEP nodes; forget the cached snapshot too.
+    server.pep.core.cache.invalidate(&format!("{user}@{host}"));
     let err = StreamError::with_text(C::NotAuthorized, "Account removed");
     close_sessions(server, &format!("{user}@{host}"), None, err);
     tracing::info!(what = "user_removed", user = %user, host = %host);

@@ -68,8 +68,9 @@ pub async fn server_stanza(server: &ServerRef, stanza: Element) {
     }
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
     let reply = match payload_ns.as_str() {
-        ns::DISCO_INFO | ns::DISCO_ITEMS => caps::server_node_info(server, &stanza)
-            .or_else(|| adhoc::server_disco(server, &stanza)),
+        ns::DISCO_INFO | ns::DISCO_ITEMS => {
+            caps::server_node_info(server, &stanza).or_else(|| adhoc::server_disco(server, &stanza))
+        }
         ns::PING => Some(iq::result(&stanza, None)),
         ns::VERSION => services::version(server, &stanza),
         ns::TIME => services::time(&stanza),

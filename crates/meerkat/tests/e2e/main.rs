@@ -33,11 +33,16 @@ mod adhoc;
 mod admin_cli;
 mod auth;
 mod bad_input;
+<<<<<<< HEAD
 mod blocking;
 mod carbons;
+=======
+mod caps;
+>>>>>>> i4-pep
 mod config;
 mod csi;
 mod interop;
+<<<<<<< HEAD
 mod interop_blocking;
 mod interop_mam;
 mod interop_sm;
@@ -46,6 +51,12 @@ mod offline;
 mod os_limits;
 mod passthrough;
 mod private;
+=======
+mod interop_pep;
+mod offline;
+mod os_limits;
+mod pep;
+>>>>>>> i4-pep
 mod roster;
 mod routing;
 mod services;
