@@ -23,6 +23,7 @@
 //! plus [`interop`]: slixmpp (a client library nobody here wrote) against the node.
 //!
 //! Issue 4 (misc): [`blocking`], [`vcard`], [`private`], [`adhoc`], [`interop_blocking`].
+//! Issue 4 (PEP): [`pep`], [`caps`], [`interop_pep`] (slixmpp avatar published and notified).
 //!
 //! All in one test binary so the suite links once and runs in parallel.
 
@@ -33,30 +34,22 @@ mod adhoc;
 mod admin_cli;
 mod auth;
 mod bad_input;
-<<<<<<< HEAD
 mod blocking;
-mod carbons;
-=======
 mod caps;
->>>>>>> i4-pep
+mod carbons;
 mod config;
 mod csi;
 mod interop;
-<<<<<<< HEAD
 mod interop_blocking;
 mod interop_mam;
+mod interop_pep;
 mod interop_sm;
 mod mam;
 mod offline;
 mod os_limits;
 mod passthrough;
-mod private;
-=======
-mod interop_pep;
-mod offline;
-mod os_limits;
 mod pep;
->>>>>>> i4-pep
+mod private;
 mod roster;
 mod routing;
 mod services;
