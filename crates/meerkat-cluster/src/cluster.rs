@@ -216,6 +216,7 @@ impl Cluster {
             .collect::<Result<Vec<_>, _>>()?;
         let stats = Arc::new(Stats::default());
         let ev_stats = stats.clone();
+        let ev_node = settings.node_name.clone();
         let options = ConnectOptions::new()
             .name(format!("meerkat {}", settings.node_name))
             .retry_on_initial_connect()
@@ -224,20 +225,21 @@ impl Cluster {
             .connection_timeout(Duration::from_secs(5))
             .event_callback(move |event| {
                 let stats = ev_stats.clone();
+                let node = ev_node.clone();
                 async move {
                     match event {
                         Event::Connected => {
                             Stats::inc(&stats.connects);
-                            tracing::info!("cluster: connected to NATS");
+                            tracing::info!(%node, "cluster: connected to NATS");
                         }
                         Event::Disconnected => {
                             Stats::inc(&stats.disconnects);
-                            tracing::warn!("cluster: disconnected from NATS, reconnecting");
+                            tracing::warn!(%node, "cluster: disconnected from NATS, reconnecting");
                         }
                         Event::SlowConsumer(sid) => {
-                            tracing::warn!(sid, "cluster: NATS slow consumer, messages dropped")
+                            tracing::warn!(%node, sid, "cluster: NATS slow consumer, messages dropped")
                         }
-                        other => tracing::warn!("cluster: NATS event: {other}"),
+                        other => tracing::warn!(%node, "cluster: NATS event: {other}"),
                     }
                 }
             });
@@ -430,6 +432,11 @@ impl Cluster {
     /// Forgets a stopped member (after `remove_from_cluster`).
     pub fn forget_member(&self, node: &str) -> bool {
         lock(&self.shared().members).remove(node)
+    }
+
+    /// Waits until NATS has processed everything sent so far (e.g. a new subscription).
+    pub async fn flush(&self) -> Result<(), ClusterError> {
+        self.shared().client.flush().await.map_err(|e| ClusterError::Publish(e.to_string()))
     }
 
     /// Leaves gracefully: tells the others (they see NodeDown at once) and flushes.
