@@ -19,9 +19,11 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub mod cluster;
 pub mod load;
 pub mod validate;
 
+pub use cluster::ClusterConfig;
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 
 /// The whole configuration.
@@ -46,6 +48,8 @@ pub struct Config {
     pub admin: Admin,
     /// Prometheus metrics endpoint.
     pub metrics: Metrics,
+    /// Clustering over NATS (disabled: standalone node).
+    pub cluster: ClusterConfig,
 }
 
 /// `[general]`
