@@ -101,6 +101,25 @@ impl Settings {
         }
     }
 
+    /// Settings from `[cluster]`, `[general] node_name` and the admin API address; reads the
+    /// secret file (errors name the file, never the secret).
+    pub fn from_config(
+        c: &meerkat_config::ClusterConfig,
+        node_name: &str,
+        admin_address: &str,
+    ) -> Result<Settings, String> {
+        let secret = Secret::read_file(&c.secret_file)?;
+        let mut s = Settings::new(&c.name, node_name, secret, c.nats_urls.clone());
+        s.admin_address = admin_address.to_owned();
+        s.heartbeat = Duration::from_millis(c.heartbeat_ms);
+        s.node_timeout = Duration::from_millis(c.node_timeout_ms);
+        s.request_timeout = Duration::from_millis(c.request_timeout_ms);
+        s.inbound_capacity = c.inbound_queue;
+        s.max_members = c.max_members;
+        s.validate()?;
+        Ok(s)
+    }
+
     /// Checks the settings are usable.
     pub fn validate(&self) -> Result<(), String> {
         if !valid_cluster_name(&self.cluster_name) {
@@ -152,6 +171,38 @@ mod tests {
         }
         assert_eq!(Secret::read_file(&p).unwrap().expose(), b"0123456789abcdefXYZ");
         assert!(Secret::read_file(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn from_config_maps_every_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret");
+        std::fs::write(&p, b"0123456789abcdef0123\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let c = meerkat_config::ClusterConfig {
+            enabled: true,
+            secret_file: p,
+            heartbeat_ms: 500,
+            node_timeout_ms: 5000,
+            request_timeout_ms: 700,
+            inbound_queue: 9,
+            max_members: 3,
+            ..Default::default()
+        };
+        let s = Settings::from_config(&c, "node1", "127.0.0.1:5551").unwrap();
+        assert_eq!(s.cluster_name, "meerkat");
+        assert_eq!(s.node_name, "node1");
+        assert_eq!(s.admin_address, "127.0.0.1:5551");
+        assert_eq!(s.nats_urls, ["nats://127.0.0.1:4222"]);
+        assert_eq!(s.heartbeat, Duration::from_millis(500));
+        assert_eq!(s.node_timeout, Duration::from_millis(5000));
+        assert_eq!(s.request_timeout, Duration::from_millis(700));
+        assert_eq!((s.inbound_capacity, s.max_members), (9, 3));
+        assert_eq!(s.secret.expose(), b"0123456789abcdef0123");
     }
 
     #[test]
