@@ -189,8 +189,9 @@ pub fn reconnect_backoff(attempts: usize) -> Duration {
         return Duration::ZERO;
     }
     let base = 100u64.saturating_mul(1u64 << (attempts - 2).min(16)).min(5_000);
-    let jitter = u64::from(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
-        % (base / 4 + 1);
+    let jitter =
+        u64::from(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
+            % (base / 4 + 1);
     Duration::from_millis(base + jitter)
 }
 
@@ -204,7 +205,9 @@ impl Cluster {
     /// Busy ack, so its sender stores it offline (never lost); a Hello/State/Kick that does not
     /// fit is dropped and counted (`Stats::inbound_overflow`): state is re-sent at the next
     /// change. Must be called inside a Tokio runtime.
-    pub async fn start(settings: Settings) -> Result<(Cluster, mpsc::Receiver<Inbound>), ClusterError> {
+    pub async fn start(
+        settings: Settings,
+    ) -> Result<(Cluster, mpsc::Receiver<Inbound>), ClusterError> {
         settings.validate().map_err(ClusterError::Settings)?;
         let keys = Keys::derive(settings.secret.expose());
         let subjects = Subjects::new(&settings.cluster_name, keys.subject_key())
@@ -212,7 +215,10 @@ impl Cluster {
         let addrs = settings
             .nats_urls
             .iter()
-            .map(|u| u.parse::<ServerAddr>().map_err(|e| ClusterError::Settings(format!("NATS URL {u:?}: {e}"))))
+            .map(|u| {
+                u.parse::<ServerAddr>()
+                    .map_err(|e| ClusterError::Settings(format!("NATS URL {u:?}: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let stats = Arc::new(Stats::default());
         let ev_stats = stats.clone();
@@ -243,7 +249,8 @@ impl Cluster {
                     }
                 }
             });
-        let client = options.connect(addrs).await.map_err(|e| ClusterError::Connect(e.to_string()))?;
+        let client =
+            options.connect(addrs).await.map_err(|e| ClusterError::Connect(e.to_string()))?;
         let hb_sub = client
             .subscribe(subjects.heartbeat())
             .await
@@ -261,7 +268,11 @@ impl Cluster {
             started_at: now_ms(),
             request_timeout: settings.request_timeout,
             accounts: Mutex::new(HashMap::new()),
-            members: Mutex::new(MemberTable::new(&settings.node_name, settings.node_timeout, settings.max_members)),
+            members: Mutex::new(MemberTable::new(
+                &settings.node_name,
+                settings.node_timeout,
+                settings.max_members,
+            )),
             events,
             inbound: inbound_tx,
             streams: streams_tx,
@@ -356,7 +367,8 @@ impl Cluster {
     /// should not await this on its own loop: spawn it (see [`Cluster::spawn_stanza`]).
     pub async fn send_stanza(&self, to: &str, xml: Bytes) -> Result<Delivery, ClusterError> {
         let s = self.shared();
-        let env = Envelope { sender: s.node.clone(), body: Body::Stanza { to: to.to_owned(), xml } };
+        let env =
+            Envelope { sender: s.node.clone(), body: Body::Stanza { to: to.to_owned(), xml } };
         let payload = env.encode(&s.keys, &s.limits).map_err(|_| ClusterError::TooLarge)?;
         let request = async_nats::Request::new().payload(payload).timeout(Some(s.request_timeout));
         let reply = match s.client.send_request(s.subjects.account(to), request).await {
@@ -376,7 +388,9 @@ impl Cluster {
             Some(Envelope { sender, body: Body::Ack(AckStatus::Accepted) }) => {
                 Delivery::Delivered { by_node: sender }
             }
-            Some(Envelope { sender, body: Body::Ack(AckStatus::Busy) }) => Delivery::Refused { by_node: sender },
+            Some(Envelope { sender, body: Body::Ack(AckStatus::Busy) }) => {
+                Delivery::Refused { by_node: sender }
+            }
             Some(_) => {
                 Stats::inc(&s.stats.malformed);
                 Delivery::TimedOut
@@ -386,7 +400,11 @@ impl Cluster {
     }
 
     /// [`Cluster::send_stanza`] in its own task.
-    pub fn spawn_stanza(&self, to: String, xml: Bytes) -> JoinHandle<Result<Delivery, ClusterError>> {
+    pub fn spawn_stanza(
+        &self,
+        to: String,
+        xml: Bytes,
+    ) -> JoinHandle<Result<Delivery, ClusterError>> {
         let this = self.clone();
         tokio::spawn(async move { this.send_stanza(&to, xml).await })
     }
@@ -452,7 +470,8 @@ impl Shared {
     fn open(&self, payload: &[u8]) -> Option<Envelope> {
         match Envelope::decode(payload, &self.keys, &self.limits) {
             Ok(e) => Some(e),
-            Err(crate::envelope::DecodeError::BadTag) | Err(crate::envelope::DecodeError::TooShort) => {
+            Err(crate::envelope::DecodeError::BadTag)
+            | Err(crate::envelope::DecodeError::TooShort) => {
                 Stats::inc(&self.stats.bad_tag);
                 tracing::debug!("cluster: envelope with a bad tag rejected");
                 None
@@ -570,7 +589,10 @@ async fn heartbeats_in(shared: Arc<Shared>, mut sub: async_nats::Subscriber) {
 async fn heartbeats_out(shared: Arc<Shared>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let body = Body::Heartbeat { admin_address: shared.admin_address.clone(), started_at: shared.started_at };
+    let body = Body::Heartbeat {
+        admin_address: shared.admin_address.clone(),
+        started_at: shared.started_at,
+    };
     let env = Envelope { sender: shared.node.clone(), body };
     let Ok(payload) = env.encode(&shared.keys, &shared.limits) else {
         tracing::error!("cluster: heartbeat exceeds the envelope limits; not sending heartbeats");

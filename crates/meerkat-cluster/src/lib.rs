@@ -18,6 +18,7 @@
 //! commands.
 
 #![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
 mod cluster;
 pub mod envelope;

@@ -147,7 +147,8 @@ impl MemberTable {
                 && *node != self.me
             {
                 row.state = MemberState::Stopped;
-                events.push(MemberEvent::NodeDown { node: node.clone(), started_at: row.started_at });
+                events
+                    .push(MemberEvent::NodeDown { node: node.clone(), started_at: row.started_at });
             }
         }
         events

@@ -46,7 +46,8 @@ impl Secret {
                 ));
             }
         }
-        let raw = std::fs::read(path).map_err(|e| format!("cluster secret file {}: {e}", path.display()))?;
+        let raw = std::fs::read(path)
+            .map_err(|e| format!("cluster secret file {}: {e}", path.display()))?;
         let trimmed = raw.trim_ascii();
         Secret::new(trimmed.to_vec()).map_err(|e| format!("{e} ({})", path.display()))
     }
@@ -85,7 +86,12 @@ pub struct Settings {
 
 impl Settings {
     /// Settings with the defaults of `[cluster]`.
-    pub fn new(cluster_name: &str, node_name: &str, secret: Secret, nats_urls: Vec<String>) -> Settings {
+    pub fn new(
+        cluster_name: &str,
+        node_name: &str,
+        secret: Secret,
+        nats_urls: Vec<String>,
+    ) -> Settings {
         Settings {
             cluster_name: cluster_name.to_owned(),
             node_name: node_name.to_owned(),
@@ -138,7 +144,9 @@ impl Settings {
             return Err("node timeout must exceed two heartbeat periods".into());
         }
         if self.request_timeout.is_zero() || self.inbound_capacity == 0 || self.max_members == 0 {
-            return Err("request timeout, inbound capacity and member bound must be positive".into());
+            return Err(
+                "request timeout, inbound capacity and member bound must be positive".into()
+            );
         }
         Ok(())
     }
@@ -207,7 +215,8 @@ mod tests {
 
     #[test]
     fn validation() {
-        let s = || Settings::new("c", "n", Secret::new(vec![1; 16]).unwrap(), vec!["nats://x".into()]);
+        let s =
+            || Settings::new("c", "n", Secret::new(vec![1; 16]).unwrap(), vec!["nats://x".into()]);
         assert!(s().validate().is_ok());
         assert!(Settings { cluster_name: "a.b".into(), ..s() }.validate().is_err());
         assert!(Settings { nats_urls: vec![], ..s() }.validate().is_err());

@@ -46,7 +46,9 @@ pub fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
     }
     let rest = chunks.remainder();
     let mut last = [0u8; 8];
-    last[..rest.len()].copy_from_slice(rest);
+    for (d, s) in last.iter_mut().zip(rest) {
+        *d = *s;
+    }
     let m = u64::from_le_bytes(last) | ((data.len() as u64 & 0xff) << 56);
     v[3] ^= m;
     round(&mut v);

@@ -44,7 +44,8 @@ struct Nats {
 
 impl Nats {
     fn start() -> Nats {
-        let mut n = Nats { child: None, port: free_port(), dir: tempfile::tempdir().expect("tempdir") };
+        let mut n =
+            Nats { child: None, port: free_port(), dir: tempfile::tempdir().expect("tempdir") };
         n.spawn();
         n
     }
@@ -121,7 +122,8 @@ fn log_lines_with(needles: &[&str]) -> usize {
 }
 
 fn settings(nats: &Nats, node: &str, secret: &[u8]) -> Settings {
-    let mut s = Settings::new("test", node, Secret::new(secret.to_vec()).unwrap(), vec![nats.url()]);
+    let mut s =
+        Settings::new("test", node, Secret::new(secret.to_vec()).unwrap(), vec![nats.url()]);
     s.admin_address = format!("127.0.0.1:1{}", node.len());
     s.heartbeat = Duration::from_millis(100);
     s.node_timeout = Duration::from_millis(1000);
@@ -168,9 +170,15 @@ async fn stanza_to_account_held_elsewhere_is_delivered_and_acked() {
         }
     );
     // Bare JID, spawned so the caller's task never waits on the network.
-    let d = a.spawn_stanza("alice@example.com".into(), Bytes::from_static(b"<x/>")).await.unwrap().unwrap();
+    let d = a
+        .spawn_stanza("alice@example.com".into(), Bytes::from_static(b"<x/>"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(d, Delivery::Delivered { by_node: "deliver-b".into() });
-    assert!(matches!(b_rx.recv().await, Some(Inbound::Stanza { to, .. }) if to == "alice@example.com"));
+    assert!(
+        matches!(b_rx.recv().await, Some(Inbound::Stanza { to, .. }) if to == "alice@example.com")
+    );
 
     // Reference counting: one unbind keeps the subscription, the last one drops it.
     b.unsubscribe_account("alice@example.com");
@@ -242,13 +250,20 @@ async fn hello_state_and_kick_reach_the_other_holders_only() {
         }],
     };
     b.publish_hello(state.clone()).await.unwrap();
-    assert_eq!(a_rx.recv().await, Some(Inbound::Hello { from_node: "state-b".into(), state: state.clone() }));
+    assert_eq!(
+        a_rx.recv().await,
+        Some(Inbound::Hello { from_node: "state-b".into(), state: state.clone() })
+    );
     a.publish_state(state.clone()).await.unwrap();
     assert_eq!(b_rx.recv().await, Some(Inbound::State { from_node: "state-a".into(), state }));
     b.kick("alice@example.com/phone", 99).await.unwrap();
     assert_eq!(
         a_rx.recv().await,
-        Some(Inbound::Kick { from_node: "state-b".into(), full_jid: "alice@example.com/phone".into(), bound_at: 99 })
+        Some(Inbound::Kick {
+            from_node: "state-b".into(),
+            full_jid: "alice@example.com/phone".into(),
+            bound_at: 99
+        })
     );
     // A node never receives its own envelopes.
     b.flush().await.unwrap();
@@ -269,7 +284,10 @@ async fn killed_instance_is_seen_down_within_node_timeout() {
     })
     .await;
     let m = a.members();
-    assert_eq!(m.iter().map(|m| m.node.as_str()).collect::<Vec<_>>(), ["member-a", "member-b", "member-c"]);
+    assert_eq!(
+        m.iter().map(|m| m.node.as_str()).collect::<Vec<_>>(),
+        ["member-a", "member-b", "member-c"]
+    );
     assert_eq!(m[2].admin_address, "127.0.0.1:18");
 
     // Killed: no goodbye, its heartbeats just stop.
@@ -360,13 +378,17 @@ async fn envelopes_with_a_wrong_secret_are_rejected_and_counted() {
     b.flush().await.unwrap();
 
     // A node with another secret: its heartbeats are rejected, it never becomes a member.
-    let (evil, _erx) = Cluster::start(settings(&nats, "secret-evil", b"a-different-secret-0123456789"))
-        .await
-        .unwrap();
+    let (evil, _erx) =
+        Cluster::start(settings(&nats, "secret-evil", b"a-different-secret-0123456789"))
+            .await
+            .unwrap();
     wait_until(Duration::from_secs(3), || Stats::get(&b.stats().bad_tag) >= 2).await;
     assert!(b.members().iter().all(|m| m.node != "secret-evil"));
     // Its account subjects differ (keyed hash): it cannot even find Alice.
-    assert_ne!(evil.subjects().account("alice@example.com"), b.subjects().account("alice@example.com"));
+    assert_ne!(
+        evil.subjects().account("alice@example.com"),
+        b.subjects().account("alice@example.com")
+    );
     let d = evil.send_stanza("alice@example.com", Bytes::from_static(b"<x/>")).await.unwrap();
     assert_eq!(d, Delivery::NoResponders);
     drop(evil);
@@ -375,7 +397,10 @@ async fn envelopes_with_a_wrong_secret_are_rejected_and_counted() {
     let raw = async_nats::connect(nats.url()).await.unwrap();
     let forged = Envelope {
         sender: "secret-a".into(),
-        body: Body::Stanza { to: "alice@example.com".into(), xml: Bytes::from_static(b"<forged/>") },
+        body: Body::Stanza {
+            to: "alice@example.com".into(),
+            xml: Bytes::from_static(b"<forged/>"),
+        },
     }
     .encode(&Keys::derive(b"a-different-secret-0123456789"), &Limits::default())
     .unwrap();
@@ -386,7 +411,9 @@ async fn envelopes_with_a_wrong_secret_are_rejected_and_counted() {
     )
     .await;
     assert!(!matches!(r, Ok(Ok(_))), "a forged stanza was acknowledged");
-    raw.publish(b.subjects().account("alice@example.com"), Bytes::from_static(b"garbage")).await.unwrap();
+    raw.publish(b.subjects().account("alice@example.com"), Bytes::from_static(b"garbage"))
+        .await
+        .unwrap();
     raw.flush().await.unwrap();
     wait_until(Duration::from_secs(2), || Stats::get(&b.stats().bad_tag) >= before + 2).await;
     assert!(b_rx.try_recv().is_err(), "a forged envelope reached the server");
