@@ -158,6 +158,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Index of the heartbeat sender in `Inner::tasks`.
+const HEARTBEAT_TASK: usize = 2;
+
 struct Inner {
     shared: Arc<Shared>,
     tasks: Vec<JoinHandle<()>>,
@@ -278,11 +281,13 @@ impl Cluster {
             streams: streams_tx,
             stats,
         });
+        // Owned by the handle: aborted when the last clone is dropped.
         let tasks = vec![
             tokio::spawn(dispatch(shared.clone(), streams_rx)),
             tokio::spawn(heartbeats_in(shared.clone(), hb_sub)),
             tokio::spawn(heartbeats_out(shared.clone(), settings.heartbeat)),
         ];
+        debug_assert!(tasks.len() == HEARTBEAT_TASK + 1);
         tracing::info!(
             node = %settings.node_name,
             cluster = %settings.cluster_name,
@@ -457,8 +462,12 @@ impl Cluster {
         self.shared().client.flush().await.map_err(|e| ClusterError::Publish(e.to_string()))
     }
 
-    /// Leaves gracefully: tells the others (they see NodeDown at once) and flushes.
+    /// Leaves gracefully: stops heartbeats, tells the others (they see NodeDown at once) and
+    /// flushes. Drop the handle afterwards.
     pub async fn shutdown(&self) -> Result<(), ClusterError> {
+        if let Some(hb) = self.inner.tasks.get(HEARTBEAT_TASK) {
+            hb.abort();
+        }
         let hb = self.subjects().heartbeat();
         self.publish(hb, Body::Leave).await?;
         self.shared().client.flush().await.map_err(|e| ClusterError::Publish(e.to_string()))

@@ -316,6 +316,10 @@ async fn killed_instance_is_seen_down_within_node_timeout() {
         other => panic!("no NodeDown after leave: {other:?}"),
     }
     assert!(left_at.elapsed() < Duration::from_millis(500));
+    // Its heartbeats stopped with the leave: it does not come back up.
+    let back = tokio::time::timeout(Duration::from_millis(500), events.recv()).await;
+    assert!(back.is_err(), "event after leave: {back:?}");
+    assert_eq!(a.members()[1].state, MemberState::Stopped);
     assert!(log_lines_with(&["node down", "member-c"]) >= 1);
 }
 
