@@ -327,7 +327,10 @@ impl Cluster {
     }
 
     /// Starts receiving stanzas for `bare` (call at each resource bind; reference counted:
-    /// only the first call subscribes on NATS).
+    /// only the first call subscribes on NATS). NATS applies the subscription asynchronously:
+    /// a stanza sent from another node in the first moments may still get `NoResponders` and
+    /// go to offline storage, so the server should deliver offline messages after this returns
+    /// (RFC 6121 does so at initial presence, which follows the bind).
     pub async fn subscribe_account(&self, bare: &str) -> Result<(), ClusterError> {
         let s = self.shared();
         let key = normalise_bare(bare);
@@ -457,7 +460,8 @@ impl Cluster {
         lock(&self.shared().members).remove(node)
     }
 
-    /// Waits until NATS has processed everything sent so far (e.g. a new subscription).
+    /// Writes everything queued so far to the NATS connection. (It does not wait for the
+    /// server to process it: a new subscription may take a moment to become effective.)
     pub async fn flush(&self) -> Result<(), ClusterError> {
         self.shared().client.flush().await.map_err(|e| ClusterError::Publish(e.to_string()))
     }

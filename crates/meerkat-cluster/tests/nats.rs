@@ -146,6 +146,24 @@ async fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// NATS processes a new subscription asynchronously (a client flush only writes the SUB), so
+/// before asserting on delivery, probe until `holder` acknowledges and drain the probe.
+async fn wait_interest(from: &Cluster, account: &str, holder_rx: &mut mpsc::Receiver<Inbound>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let d = from.send_stanza(account, Bytes::from_static(b"<probe/>")).await.unwrap();
+        if matches!(d, Delivery::Delivered { .. }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no interest for {account}: {d:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match holder_rx.recv().await {
+        Some(Inbound::Stanza { xml, .. }) if xml == "<probe/>" => {}
+        other => panic!("expected the probe, got {other:?}"),
+    }
+}
+
 const XML: &[u8] = b"<message to='alice@example.com/phone' from='bob@example.com/pc' type='chat'><body>hi</body></message>";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +174,7 @@ async fn stanza_to_account_held_elsewhere_is_delivered_and_acked() {
     b.subscribe_account("alice@example.com").await.unwrap();
     b.subscribe_account("alice@EXAMPLE.com").await.unwrap(); // second resource: same account
     assert_eq!(b.account_count(), 1);
-    b.flush().await.unwrap();
+    wait_interest(&a, "alice@example.com", &mut b_rx).await;
 
     let d = a.send_stanza("alice@example.com/phone", Bytes::from_static(XML)).await.unwrap();
     assert_eq!(d, Delivery::Delivered { by_node: "deliver-b".into() });
@@ -222,7 +240,7 @@ async fn full_inbound_queue_refuses_so_the_sender_stores_offline() {
     s.inbound_capacity = 1;
     let (b, mut b_rx) = Cluster::start(s).await.unwrap();
     b.subscribe_account("alice@example.com").await.unwrap();
-    b.flush().await.unwrap();
+    wait_interest(&a, "alice@example.com", &mut b_rx).await;
     let d1 = a.send_stanza("alice@example.com", Bytes::from_static(b"<one/>")).await.unwrap();
     let d2 = a.send_stanza("alice@example.com", Bytes::from_static(b"<two/>")).await.unwrap();
     assert_eq!(d1, Delivery::Delivered { by_node: "busy-b".into() });
@@ -238,8 +256,8 @@ async fn hello_state_and_kick_reach_the_other_holders_only() {
     let (b, mut b_rx) = node(&nats, "state-b").await;
     a.subscribe_account("alice@example.com").await.unwrap();
     b.subscribe_account("alice@example.com").await.unwrap();
-    a.flush().await.unwrap();
-    b.flush().await.unwrap();
+    wait_interest(&a, "alice@example.com", &mut b_rx).await;
+    wait_interest(&b, "alice@example.com", &mut a_rx).await;
     let state = AccountState {
         account: "alice@example.com".into(),
         resources: vec![ResourceState {
@@ -329,7 +347,7 @@ async fn nats_restart_reconnects_resubscribes_and_delivers_again() {
     let (a, _arx) = node(&nats, "restart-a").await;
     let (b, mut b_rx) = node(&nats, "restart-b").await;
     b.subscribe_account("alice@example.com").await.unwrap();
-    b.flush().await.unwrap();
+    wait_interest(&a, "alice@example.com", &mut b_rx).await;
     let d = a.send_stanza("alice@example.com", Bytes::from_static(b"<before/>")).await.unwrap();
     assert_eq!(d, Delivery::Delivered { by_node: "restart-b".into() });
     assert!(b_rx.recv().await.is_some());
