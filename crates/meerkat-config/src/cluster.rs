@@ -70,17 +70,26 @@ pub(crate) fn validate(c: &ClusterConfig, file: &Path) -> Result<(), ConfigError
         }
     }
     if c.node_timeout_ms <= c.heartbeat_ms.saturating_mul(2) {
-        return bad("cluster.node_timeout_ms", "must exceed two heartbeat periods (cluster.heartbeat_ms)");
+        return bad(
+            "cluster.node_timeout_ms",
+            "must exceed two heartbeat periods (cluster.heartbeat_ms)",
+        );
     }
     for url in &c.nats_urls {
         let ok = ["nats://", "tls://"].iter().any(|p| url.starts_with(p) && url.len() > p.len());
         if !ok {
-            return bad("cluster.nats_urls", "each URL must be nats://host:port or tls://host:port");
+            return bad(
+                "cluster.nats_urls",
+                "each URL must be nats://host:port or tls://host:port",
+            );
         }
     }
     if c.enabled {
         if c.nats_urls.is_empty() {
-            return bad("cluster.nats_urls", "at least one NATS URL is needed when the cluster is enabled");
+            return bad(
+                "cluster.nats_urls",
+                "at least one NATS URL is needed when the cluster is enabled",
+            );
         }
         if c.secret_file.as_os_str().is_empty() {
             return bad("cluster.secret_file", "is required when the cluster is enabled");
