@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub mod cluster;
 pub mod load;
 pub mod messaging;
 mod misc_modules;
@@ -26,6 +27,7 @@ pub mod pep;
 pub mod sm_csi;
 pub mod validate;
 
+pub use cluster::ClusterConfig;
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
 pub use misc_modules::{AdhocModule, BlockingModule, PrivateModule, VcardModule};
@@ -54,6 +56,8 @@ pub struct Config {
     pub admin: Admin,
     /// Prometheus metrics endpoint.
     pub metrics: Metrics,
+    /// Clustering over NATS (disabled: standalone node).
+    pub cluster: ClusterConfig,
 }
 
 /// `[general]`

@@ -38,6 +38,7 @@ pub fn validate(config: &Config, file: &Path) -> Result<(), ConfigError> {
     storage(config, file)?;
     limits(config, file)?;
     modules(config, file)?;
+    crate::cluster::validate(&config.cluster, file)?;
     Ok(())
 }
 

@@ -1,0 +1,623 @@
+//! The [`Cluster`] handle: one NATS connection per node, account subscriptions with reference
+//! counting, request/ack stanza delivery, the inbound queue and membership by heartbeats.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_nats::{Client, ConnectOptions, Event, Message, RequestErrorKind, ServerAddr};
+use bytes::Bytes;
+use futures_util::stream::{SelectAll, Stream, StreamExt};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::envelope::{AccountState, AckStatus, Body, Envelope, Keys, Limits};
+use crate::member::{Member, MemberEvent, MemberTable};
+use crate::settings::Settings;
+use crate::subjects::{normalise_bare, Subjects};
+
+/// What became of a stanza sent with [`Cluster::send_stanza`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// A node holding the account took it over.
+    Delivered {
+        /// The node that acknowledged it.
+        by_node: String,
+    },
+    /// No node holds the account (NATS answered "no responders"): apply the offline rules.
+    NoResponders,
+    /// No acknowledgement within `request_timeout` (holder died mid-flight, NATS unreachable):
+    /// store offline (at-least-once).
+    TimedOut,
+    /// The holder's inbound queue was full: store offline.
+    Refused {
+        /// The node that refused it.
+        by_node: String,
+    },
+}
+
+/// A verified envelope from another node, for the server to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// Deliver to the local resources of `to` (already acknowledged: if they are gone, the
+    /// server applies the offline rules itself).
+    Stanza {
+        /// Sending node.
+        from_node: String,
+        /// Recipient JID as routed.
+        to: String,
+        /// Serialised stanza.
+        xml: Bytes,
+    },
+    /// `from_node` bound its first resource of the account: update the view and answer with
+    /// [`Cluster::publish_state`] if this node holds resources of it.
+    Hello {
+        /// Sending node.
+        from_node: String,
+        /// Its resources of the account.
+        state: AccountState,
+    },
+    /// `from_node`'s resources of the account changed.
+    State {
+        /// Sending node.
+        from_node: String,
+        /// Its resources of the account now.
+        state: AccountState,
+    },
+    /// Close the local session of `full_jid` if it was bound before `bound_at` (`<conflict/>`).
+    Kick {
+        /// Sending node.
+        from_node: String,
+        /// Full JID bound on the other node.
+        full_jid: String,
+        /// Its bind time there.
+        bound_at: u64,
+    },
+}
+
+/// Errors of the cluster handle.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Settings are unusable.
+    #[error("invalid cluster settings: {0}")]
+    Settings(String),
+    /// The NATS client could not be set up.
+    #[error("NATS connection: {0}")]
+    Connect(String),
+    /// NATS refused a subscription (connection closed).
+    #[error("NATS subscribe: {0}")]
+    Subscribe(String),
+    /// NATS refused a publish (connection closed).
+    #[error("NATS publish: {0}")]
+    Publish(String),
+    /// An envelope field exceeds the configured limits.
+    #[error("envelope exceeds the cluster limits")]
+    TooLarge,
+}
+
+/// Counters, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Envelopes rejected because their tag did not verify (wrong secret, tampering).
+    pub bad_tag: AtomicU64,
+    /// Envelopes with a valid tag that did not parse, or of a kind unexpected on the subject.
+    pub malformed: AtomicU64,
+    /// Inbound envelopes dropped (stanzas: refused with a Busy ack) because the queue was full.
+    pub inbound_overflow: AtomicU64,
+    /// Stanzas received for an account this node does not hold (hash collision or race).
+    pub not_held: AtomicU64,
+    /// Times the NATS connection was lost.
+    pub disconnects: AtomicU64,
+    /// Times the NATS connection was (re-)established.
+    pub connects: AtomicU64,
+    /// Heartbeats of new nodes ignored because the member table was full.
+    pub members_overflow: AtomicU64,
+}
+
+impl Stats {
+    fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+type MsgStream = Pin<Box<dyn Stream<Item = Message> + Send>>;
+
+struct AccountSub {
+    refs: u32,
+    /// Dropping it ends the account's stream in the dispatcher, which drops the subscriber
+    /// (UNSUB to NATS).
+    _cancel: oneshot::Sender<()>,
+}
+
+struct Shared {
+    client: Client,
+    subjects: Subjects,
+    keys: Keys,
+    limits: Limits,
+    node: String,
+    admin_address: String,
+    started_at: u64,
+    request_timeout: Duration,
+    accounts: Mutex<HashMap<String, AccountSub>>,
+    members: Mutex<MemberTable>,
+    events: broadcast::Sender<MemberEvent>,
+    inbound: mpsc::Sender<Inbound>,
+    streams: mpsc::UnboundedSender<MsgStream>,
+    stats: Arc<Stats>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these short locks cannot leave them inconsistent: keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Index of the heartbeat sender in `Inner::tasks`.
+const HEARTBEAT_TASK: usize = 2;
+
+struct Inner {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Handle to this node's cluster transport. Cheap to clone; dropping the last clone stops
+/// the background tasks (heartbeats stop, so other nodes see this one go down).
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Delay before reconnect attempt `attempts`: 0 for the first, then doubling from 100 ms up
+/// to 5 s, with up to 25 % jitter so that nodes do not reconnect in lockstep.
+pub fn reconnect_backoff(attempts: usize) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let base = 100u64.saturating_mul(1u64 << (attempts - 2).min(16)).min(5_000);
+    let jitter =
+        u64::from(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
+            % (base / 4 + 1);
+    Duration::from_millis(base + jitter)
+}
+
+impl Cluster {
+    /// Connects to NATS (in the background: the connection is retried forever with backoff,
+    /// each disconnect and reconnect logged), subscribes to heartbeats and starts the
+    /// heartbeat and dispatch tasks. Returns the handle and the inbound queue the server must
+    /// drain (capacity `settings.inbound_capacity`).
+    ///
+    /// Overflow policy of the inbound queue: a stanza that does not fit is answered with a
+    /// Busy ack, so its sender stores it offline (never lost); a Hello/State/Kick that does not
+    /// fit is dropped and counted (`Stats::inbound_overflow`): state is re-sent at the next
+    /// change. Must be called inside a Tokio runtime.
+    pub async fn start(
+        settings: Settings,
+    ) -> Result<(Cluster, mpsc::Receiver<Inbound>), ClusterError> {
+        settings.validate().map_err(ClusterError::Settings)?;
+        let keys = Keys::derive(settings.secret.expose());
+        let subjects = Subjects::new(&settings.cluster_name, keys.subject_key())
+            .ok_or_else(|| ClusterError::Settings("invalid cluster name".into()))?;
+        let addrs = settings
+            .nats_urls
+            .iter()
+            .map(|u| {
+                u.parse::<ServerAddr>()
+                    .map_err(|e| ClusterError::Settings(format!("NATS URL {u:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let stats = Arc::new(Stats::default());
+        let ev_stats = stats.clone();
+        let ev_node = settings.node_name.clone();
+        let options = ConnectOptions::new()
+            .name(format!("meerkat {}", settings.node_name))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .reconnect_delay_callback(reconnect_backoff)
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(move |event| {
+                let stats = ev_stats.clone();
+                let node = ev_node.clone();
+                async move {
+                    match event {
+                        Event::Connected => {
+                            Stats::inc(&stats.connects);
+                            tracing::info!(%node, "cluster: connected to NATS");
+                        }
+                        Event::Disconnected => {
+                            Stats::inc(&stats.disconnects);
+                            tracing::warn!(%node, "cluster: disconnected from NATS, reconnecting");
+                        }
+                        Event::SlowConsumer(sid) => {
+                            tracing::warn!(%node, sid, "cluster: NATS slow consumer, messages dropped")
+                        }
+                        other => tracing::warn!(%node, "cluster: NATS event: {other}"),
+                    }
+                }
+            });
+        let client =
+            options.connect(addrs).await.map_err(|e| ClusterError::Connect(e.to_string()))?;
+        let hb_sub = client
+            .subscribe(subjects.heartbeat())
+            .await
+            .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+        let (inbound_tx, inbound_rx) = mpsc::channel(settings.inbound_capacity);
+        let (streams_tx, streams_rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(256);
+        let shared = Arc::new(Shared {
+            client,
+            subjects,
+            keys,
+            limits: settings.limits,
+            node: settings.node_name.clone(),
+            admin_address: settings.admin_address.clone(),
+            started_at: now_ms(),
+            request_timeout: settings.request_timeout,
+            accounts: Mutex::new(HashMap::new()),
+            members: Mutex::new(MemberTable::new(
+                &settings.node_name,
+                settings.node_timeout,
+                settings.max_members,
+            )),
+            events,
+            inbound: inbound_tx,
+            streams: streams_tx,
+            stats,
+        });
+        // Owned by the handle: aborted when the last clone is dropped.
+        let tasks = vec![
+            tokio::spawn(dispatch(shared.clone(), streams_rx)),
+            tokio::spawn(heartbeats_in(shared.clone(), hb_sub)),
+            tokio::spawn(heartbeats_out(shared.clone(), settings.heartbeat)),
+        ];
+        debug_assert!(tasks.len() == HEARTBEAT_TASK + 1);
+        tracing::info!(
+            node = %settings.node_name,
+            cluster = %settings.cluster_name,
+            nats = ?settings.nats_urls,
+            "cluster: started"
+        );
+        Ok((Cluster { inner: Arc::new(Inner { shared, tasks }) }, inbound_rx))
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// This node's name.
+    pub fn node_name(&self) -> &str {
+        &self.shared().node
+    }
+
+    /// Subject names of this cluster.
+    pub fn subjects(&self) -> &Subjects {
+        &self.shared().subjects
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.shared().stats
+    }
+
+    /// Whether the NATS connection is currently up.
+    pub fn is_connected(&self) -> bool {
+        self.shared().client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Number of accounts this node is subscribed to.
+    pub fn account_count(&self) -> usize {
+        lock(&self.shared().accounts).len()
+    }
+
+    /// Starts receiving stanzas for `bare` (call at each resource bind; reference counted:
+    /// only the first call subscribes on NATS). NATS applies the subscription asynchronously:
+    /// a stanza sent from another node in the first moments may still get `NoResponders` and
+    /// go to offline storage, so the server should deliver offline messages after this returns
+    /// (RFC 6121 does so at initial presence, which follows the bind).
+    pub async fn subscribe_account(&self, bare: &str) -> Result<(), ClusterError> {
+        let s = self.shared();
+        let key = normalise_bare(bare);
+        let cancel_rx = {
+            let mut accounts = lock(&s.accounts);
+            if let Some(a) = accounts.get_mut(&key) {
+                a.refs = a.refs.saturating_add(1);
+                return Ok(());
+            }
+            let (tx, rx) = oneshot::channel();
+            accounts.insert(key.clone(), AccountSub { refs: 1, _cancel: tx });
+            rx
+        };
+        // If the account is unsubscribed while this awaits, the sender is gone and the stream
+        // ends at once in the dispatcher: the subscription never lingers.
+        let sub = match s.client.subscribe(s.subjects.account(&key)).await {
+            Ok(sub) => sub,
+            Err(e) => {
+                self.unsubscribe_account(&key);
+                return Err(ClusterError::Subscribe(e.to_string()));
+            }
+        };
+        let stream: MsgStream = Box::pin(sub.take_until(cancel_rx));
+        s.streams.send(stream).map_err(|_| ClusterError::Subscribe("cluster stopped".into()))
+    }
+
+    /// Releases one reference taken by [`Cluster::subscribe_account`] (call at each resource
+    /// unbind); the last one unsubscribes on NATS.
+    pub fn unsubscribe_account(&self, bare: &str) {
+        let key = normalise_bare(bare);
+        let mut accounts = lock(&self.shared().accounts);
+        if let Some(a) = accounts.get_mut(&key) {
+            a.refs -= 1;
+            if a.refs == 0 {
+                accounts.remove(&key);
+            }
+        }
+    }
+
+    /// Publishes a stanza for `to` (full or bare JID) as a request on the account's subject and
+    /// waits for the holder's acknowledgement, at most `request_timeout`. The caller's session
+    /// should not await this on its own loop: spawn it (see [`Cluster::spawn_stanza`]).
+    pub async fn send_stanza(&self, to: &str, xml: Bytes) -> Result<Delivery, ClusterError> {
+        let s = self.shared();
+        let env =
+            Envelope { sender: s.node.clone(), body: Body::Stanza { to: to.to_owned(), xml } };
+        let payload = env.encode(&s.keys, &s.limits).map_err(|_| ClusterError::TooLarge)?;
+        let request = async_nats::Request::new().payload(payload).timeout(Some(s.request_timeout));
+        let reply = match s.client.send_request(s.subjects.account(to), request).await {
+            Ok(m) => m,
+            Err(e) => {
+                return Ok(match e.kind() {
+                    RequestErrorKind::NoResponders => Delivery::NoResponders,
+                    RequestErrorKind::TimedOut => Delivery::TimedOut,
+                    RequestErrorKind::Other => {
+                        tracing::debug!("cluster: request failed: {e}");
+                        Delivery::TimedOut
+                    }
+                });
+            }
+        };
+        Ok(match s.open(&reply.payload) {
+            Some(Envelope { sender, body: Body::Ack(AckStatus::Accepted) }) => {
+                Delivery::Delivered { by_node: sender }
+            }
+            Some(Envelope { sender, body: Body::Ack(AckStatus::Busy) }) => {
+                Delivery::Refused { by_node: sender }
+            }
+            Some(_) => {
+                Stats::inc(&s.stats.malformed);
+                Delivery::TimedOut
+            }
+            None => Delivery::TimedOut,
+        })
+    }
+
+    /// [`Cluster::send_stanza`] in its own task.
+    pub fn spawn_stanza(
+        &self,
+        to: String,
+        xml: Bytes,
+    ) -> JoinHandle<Result<Delivery, ClusterError>> {
+        let this = self.clone();
+        tokio::spawn(async move { this.send_stanza(&to, xml).await })
+    }
+
+    async fn publish(&self, subject: String, body: Body) -> Result<(), ClusterError> {
+        let s = self.shared();
+        let env = Envelope { sender: s.node.clone(), body };
+        let payload = env.encode(&s.keys, &s.limits).map_err(|_| ClusterError::TooLarge)?;
+        s.client.publish(subject, payload).await.map_err(|e| ClusterError::Publish(e.to_string()))
+    }
+
+    /// Announces that this node bound its first resource of `state.account` (others holding
+    /// the account answer with their state).
+    pub async fn publish_hello(&self, state: AccountState) -> Result<(), ClusterError> {
+        let subject = self.subjects().account(&state.account);
+        self.publish(subject, Body::Hello(state)).await
+    }
+
+    /// Publishes this node's current resources of `state.account` (after a presence or
+    /// priority change, an unbind, or in answer to a Hello).
+    pub async fn publish_state(&self, state: AccountState) -> Result<(), ClusterError> {
+        let subject = self.subjects().account(&state.account);
+        self.publish(subject, Body::State(state)).await
+    }
+
+    /// Asks the node(s) holding `full_jid` to close it if bound before `bound_at`.
+    pub async fn kick(&self, full_jid: &str, bound_at: u64) -> Result<(), ClusterError> {
+        let subject = self.subjects().account(full_jid);
+        self.publish(subject, Body::Kick { full_jid: full_jid.to_owned(), bound_at }).await
+    }
+
+    /// Member events (NodeUp/NodeDown). A receiver that falls more than 256 events behind
+    /// gets `Lagged` and should resynchronise from [`Cluster::members`].
+    pub fn member_events(&self) -> broadcast::Receiver<MemberEvent> {
+        self.shared().events.subscribe()
+    }
+
+    /// Running and stopped members, this node included once its first heartbeat came back.
+    pub fn members(&self) -> Vec<Member> {
+        lock(&self.shared().members).snapshot(Instant::now())
+    }
+
+    /// Forgets a stopped member (after `remove_from_cluster`).
+    pub fn forget_member(&self, node: &str) -> bool {
+        lock(&self.shared().members).remove(node)
+    }
+
+    /// Writes everything queued so far to the NATS connection. (It does not wait for the
+    /// server to process it: a new subscription may take a moment to become effective.)
+    pub async fn flush(&self) -> Result<(), ClusterError> {
+        self.shared().client.flush().await.map_err(|e| ClusterError::Publish(e.to_string()))
+    }
+
+    /// Leaves gracefully: stops heartbeats, tells the others (they see NodeDown at once) and
+    /// flushes. Drop the handle afterwards.
+    pub async fn shutdown(&self) -> Result<(), ClusterError> {
+        if let Some(hb) = self.inner.tasks.get(HEARTBEAT_TASK) {
+            hb.abort();
+        }
+        let hb = self.subjects().heartbeat();
+        self.publish(hb, Body::Leave).await?;
+        self.shared().client.flush().await.map_err(|e| ClusterError::Publish(e.to_string()))
+    }
+}
+
+impl Shared {
+    /// Verifies and decodes; counts failures.
+    fn open(&self, payload: &[u8]) -> Option<Envelope> {
+        match Envelope::decode(payload, &self.keys, &self.limits) {
+            Ok(e) => Some(e),
+            Err(crate::envelope::DecodeError::BadTag)
+            | Err(crate::envelope::DecodeError::TooShort) => {
+                Stats::inc(&self.stats.bad_tag);
+                tracing::debug!("cluster: envelope with a bad tag rejected");
+                None
+            }
+            Err(e) => {
+                Stats::inc(&self.stats.malformed);
+                tracing::debug!("cluster: malformed envelope rejected: {e}");
+                None
+            }
+        }
+    }
+
+    fn holds(&self, jid: &str) -> bool {
+        lock(&self.accounts).contains_key(&normalise_bare(jid))
+    }
+
+    fn emit(&self, events: Vec<MemberEvent>) {
+        for e in events {
+            match &e {
+                MemberEvent::NodeUp { node, .. } => tracing::info!(%node, "cluster: node up"),
+                MemberEvent::NodeDown { node, .. } => tracing::warn!(%node, "cluster: node down"),
+            }
+            // No receiver is not an error.
+            let _ = self.events.send(e);
+        }
+    }
+
+    async fn on_account_message(&self, msg: Message) {
+        let Some(env) = self.open(&msg.payload) else { return };
+        if env.sender == self.node {
+            return;
+        }
+        let from_node = env.sender;
+        let item = match env.body {
+            Body::Stanza { to, xml } => {
+                if !self.holds(&to) {
+                    // Hash collision or the account just went: the real holder (if any) answers.
+                    Stats::inc(&self.stats.not_held);
+                    return;
+                }
+                let status = match self.inbound.try_send(Inbound::Stanza { from_node, to, xml }) {
+                    Ok(()) => AckStatus::Accepted,
+                    Err(_) => {
+                        Stats::inc(&self.stats.inbound_overflow);
+                        AckStatus::Busy
+                    }
+                };
+                if let Some(reply) = msg.reply {
+                    let ack = Envelope { sender: self.node.clone(), body: Body::Ack(status) };
+                    if let Ok(p) = ack.encode(&self.keys, &self.limits) {
+                        if let Err(e) = self.client.publish(reply, p).await {
+                            tracing::debug!("cluster: ack not sent: {e}");
+                        }
+                    }
+                }
+                return;
+            }
+            Body::Hello(state) => Inbound::Hello { from_node, state },
+            Body::State(state) => Inbound::State { from_node, state },
+            Body::Kick { full_jid, bound_at } => Inbound::Kick { from_node, full_jid, bound_at },
+            Body::Ack(_) | Body::Heartbeat { .. } | Body::Leave => {
+                Stats::inc(&self.stats.malformed);
+                return;
+            }
+        };
+        if self.inbound.try_send(item).is_err() {
+            Stats::inc(&self.stats.inbound_overflow);
+        }
+    }
+
+    fn on_heartbeat_message(&self, msg: Message) {
+        let Some(env) = self.open(&msg.payload) else { return };
+        let now = Instant::now();
+        let events = match env.body {
+            Body::Heartbeat { admin_address, started_at } => {
+                match lock(&self.members).heartbeat(&env.sender, &admin_address, started_at, now) {
+                    Some(ev) => ev,
+                    None => {
+                        Stats::inc(&self.stats.members_overflow);
+                        return;
+                    }
+                }
+            }
+            Body::Leave => lock(&self.members).leave(&env.sender).into_iter().collect(),
+            _ => {
+                Stats::inc(&self.stats.malformed);
+                return;
+            }
+        };
+        self.emit(events);
+    }
+}
+
+/// One task for all account subscriptions, so an online account costs a subscription, not a
+/// task.
+async fn dispatch(shared: Arc<Shared>, mut new_streams: mpsc::UnboundedReceiver<MsgStream>) {
+    let mut all: SelectAll<MsgStream> = SelectAll::new();
+    loop {
+        tokio::select! {
+            s = new_streams.recv() => match s {
+                Some(s) => all.push(s),
+                None => return,
+            },
+            Some(msg) = all.next(), if !all.is_empty() => shared.on_account_message(msg).await,
+        }
+    }
+}
+
+async fn heartbeats_in(shared: Arc<Shared>, mut sub: async_nats::Subscriber) {
+    while let Some(msg) = sub.next().await {
+        shared.on_heartbeat_message(msg);
+    }
+}
+
+async fn heartbeats_out(shared: Arc<Shared>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let body = Body::Heartbeat {
+        admin_address: shared.admin_address.clone(),
+        started_at: shared.started_at,
+    };
+    let env = Envelope { sender: shared.node.clone(), body };
+    let Ok(payload) = env.encode(&shared.keys, &shared.limits) else {
+        tracing::error!("cluster: heartbeat exceeds the envelope limits; not sending heartbeats");
+        return;
+    };
+    let subject = shared.subjects.heartbeat();
+    loop {
+        tick.tick().await;
+        if let Err(e) = shared.client.publish(subject.clone(), payload.clone()).await {
+            tracing::debug!("cluster: heartbeat not sent: {e}");
+        }
+        let events = lock(&shared.members).sweep(Instant::now());
+        shared.emit(events);
+    }
+}

@@ -1,0 +1,34 @@
+//! Meerkat clustering transport: nodes exchange stanzas and account state over core NATS
+//! (design: `docs/cluster.md`). No node connects to another; each keeps one NATS connection.
+//!
+//! Crate map:
+//! - [`subjects`]: keyed-hash subject names (`mk.<cluster>.u.<h>` per online account,
+//!   `mk.<cluster>.hb` heartbeats, reserved control subjects).
+//! - [`envelope`]: versioned, length-prefixed, HMAC-SHA-256-tagged node-to-node messages
+//!   (Stanza, Ack, Hello, State, Kick, Heartbeat, Leave) and their hostile-input-safe decoder.
+//! - [`member`]: the member table (running/stopped by heartbeats) and its events.
+//! - [`settings`]: [`Settings`] and the [`Secret`].
+//! - `cluster`: the [`Cluster`] handle over `async-nats`: reconnecting connection,
+//!   reference-counted account subscriptions, request/ack [`Cluster::send_stanza`] resolving
+//!   to a [`Delivery`], the [`Inbound`] queue, heartbeats and [`Cluster::members`].
+//!
+//! Not here yet (integration, done in meerkat-server): calling `subscribe_account` at bind,
+//! routing non-local JIDs through `send_stanza`, the multi-node resource view from
+//! Hello/State, conflict kicks, PostgreSQL membership rows and dead-node cleanup, admin
+//! commands.
+
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
+mod cluster;
+pub mod envelope;
+pub mod member;
+pub mod settings;
+mod siphash;
+pub mod subjects;
+
+pub use cluster::{reconnect_backoff, Cluster, ClusterError, Delivery, Inbound, Stats};
+pub use envelope::{AccountState, Availability, Envelope, Keys, Limits, ResourceState};
+pub use member::{Member, MemberEvent, MemberState};
+pub use settings::{Secret, Settings};
+pub use siphash::siphash24;
