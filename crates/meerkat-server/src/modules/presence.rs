@@ -448,10 +448,15 @@ async fn inbound_subscription(
     if Some(&item) != existing.as_ref() {
         save_and_push(server, node, domain, &item, inb.push).await;
     }
-    if inb.deliver {
-        deliver_to_available(server, &fwd, sessions);
-    }
     let me_bare = format!("{node}@{domain}");
+    if inb.deliver {
+        // A fresh look at the sessions, not the snapshot taken before the storage round trips
+        // above: a resource that sent its initial presence meanwhile has already read the
+        // roster without this pending request, and would otherwise never get it (RFC 6121
+        // §3.1.3). The price is a rare duplicate request, which clients ignore.
+        let now = server.sessions.resources(&me_bare);
+        deliver_to_available(server, &fwd, &now);
+    }
     if let Some(reply) = inb.auto_reply {
         router::route(server, presence(&me_bare, &sender, Some(kind_name(reply)))).await;
     }

@@ -229,13 +229,14 @@ async fn learned(
     crate::modules::pep::interest_learned(server, bare, full, &features).await;
 }
 
-/// The server's disco#info query, as the disco module answers it.
-fn server_info() -> Option<Element> {
+/// The server's disco#info query, answered by the same path as a client's query (the ad-hoc
+/// module adds the features of the modules enabled in the configuration).
+fn server_info(server: &ServerRef) -> Option<Element> {
     let req = Element::new("iq", ns::CLIENT)
         .with_attr("type", "get")
         .with_attr("id", "caps")
         .with_child(Element::new("query", ns::DISCO_INFO));
-    let reply = super::disco::server(&req)?;
+    let reply = super::adhoc::server_disco(server, &req)?;
     reply.get_child("query", ns::DISCO_INFO).cloned()
 }
 
@@ -245,7 +246,8 @@ pub fn server_caps(server: &ServerRef) -> Option<Element> {
         return None;
     }
     static CAPS: OnceLock<Option<Element>> = OnceLock::new();
-    CAPS.get_or_init(|| meerkat_proto::caps::caps_element(SERVER_NODE, &server_info()?)).clone()
+    CAPS.get_or_init(|| meerkat_proto::caps::caps_element(SERVER_NODE, &server_info(server)?))
+        .clone()
 }
 
 /// disco#info of the server at its caps `node#ver` (XEP-0115 §6.2): the plain answer with the
@@ -259,7 +261,7 @@ pub fn server_node_info(server: &ServerRef, req: &Element) -> Option<Element> {
     {
         return None;
     }
-    let mut info = server_info()?;
+    let mut info = server_info(server)?;
     info.set_attr("node", node);
     Some(crate::modules::iq::result(req, Some(info)))
 }
