@@ -14,6 +14,7 @@
 //! 8. [`bad_input`]: malformed, restricted or oversized input, timeouts, floods.
 //! 9. [`config`]: config errors.
 //! 10. [`os_limits`]: running out of file descriptors.
+//! 11. [`postgres`]: the PostgreSQL backend (issue 5).
 //!
 //! plus [`interop`]: slixmpp (a client library nobody here wrote) against the node.
 //!
@@ -29,6 +30,7 @@ mod config;
 mod interop;
 mod offline;
 mod os_limits;
+mod postgres;
 mod roster;
 mod routing;
 mod services;
