@@ -127,3 +127,20 @@ async fn postgres_restart_under_a_running_node() {
     assert!(log.contains("storage_unreachable"), "outage not logged:\n{log}");
     assert!(log.contains("storage_reconnected"), "recovery not logged:\n{log}");
 }
+
+/// The suite's storage preset reaches the nodes: with `MEERKAT_TEST_STORAGE=postgres` a node
+/// started with the default test config runs on PostgreSQL, otherwise on SQLite.
+#[tokio::test]
+async fn preset_reaches_the_node() {
+    let server = TestServer::start().await;
+    let user = server.new_user("preset").await;
+    server.login(&user, "r").await.close().await;
+    let config = std::fs::read_to_string(&server.config_path).expect("config");
+    let log = server.log();
+    let backend = if crate::common::postgres_preset() { "postgres" } else { "sqlite" };
+    assert_eq!(config.contains("backend = \"postgres\""), backend == "postgres", "{config}");
+    assert!(
+        log.lines().any(|l| l.contains("storage_opened") && l.contains(backend)),
+        "node not on {backend}:\n{log}"
+    );
+}
