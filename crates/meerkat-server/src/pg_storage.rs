@@ -76,6 +76,6 @@ mod tests {
     }
 
     fn settings_err(config: &StorageConfig, dir: &Path) -> anyhow::Error {
-        settings(config, dir).err().expect("must fail")
+        settings(config, dir).expect_err("must fail")
     }
 }
