@@ -16,6 +16,7 @@ pub mod auth_limits;
 pub mod c2s;
 pub mod metrics;
 pub mod modules;
+pub mod pg_storage;
 pub mod router;
 pub mod server;
 pub mod session;
@@ -45,6 +46,7 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
                 .await
                 .with_context(|| format!("opening SQLite database {}", path.display()))?
         }
+        Backend::Postgres => pg_storage::open(&config.storage, &data_dir).await?,
     };
     let tls = tls::setup(&config)?;
     let mam_max_id = storage.archive.max_id().await.context("reading the highest archive id")?;
