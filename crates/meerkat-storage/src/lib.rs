@@ -32,7 +32,7 @@ pub mod vcard;
 
 use std::sync::Arc;
 
-pub use archive::{ArchivePrefs, ArchiveStore, ArchivedMessage, DefaultMode};
+pub use archive::{ArchivePrefs, ArchiveStore, ArchivedMessage, DefaultMode, IdSlot};
 pub use blocking::BlockingStore;
 pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};

@@ -2,8 +2,9 @@
 //!
 //! # Layout
 //! - this file: [`PgSettings`], [`open`], the pool, reconnection logging and error mapping;
-//! - `users.rs`, `roster.rs`, `offline.rs`, `last.rs`: one trait implementation each, all on
-//!   the same `PgStore`, with the same semantics as the SQLite ones (the conformance suite in
+//! - `users.rs`, `roster.rs`, `offline.rs`, `last.rs`, `archive.rs`, `pubsub.rs`,
+//!   `blocking.rs`, `vcard.rs`, `private.rs`: one trait implementation each, all on the same
+//!   `PgStore`, with the same semantics as the SQLite ones (the conformance suite in
 //!   `testsuite` runs on both);
 //! - the schema is in `migrations/postgres/*.sql`, embedded at compile time and applied by
 //!   [`open`]. sqlx holds a PostgreSQL advisory lock while migrating, so nodes starting at once
@@ -21,7 +22,11 @@
 //! - roster writes and the version bump share a transaction, and the bump is an upsert whose
 //!   row lock orders concurrent writers of one roster (each gets its own version);
 //! - the offline limit check and the insert run in a transaction holding a per-user advisory
-//!   lock (`pg_advisory_xact_lock`), so two senders cannot both see room for one message.
+//!   lock (`pg_advisory_xact_lock`), so two senders cannot both see room for one message; the
+//!   same holds for the blocklist, private XML and pubsub node limits (one lock class each);
+//! - pubsub publications lock their node's row, so trimming to `max_items` never races;
+//! - archive ids are chosen by the nodes, each in its own residue class held with an advisory
+//!   lock (`archive.rs`), so two nodes never choose the same id.
 //!
 //! # Connections
 //! The pool opens at most `pool_size` connections and waits `connect_timeout` for one (to
@@ -31,20 +36,25 @@
 //! failure to reach the server is logged once at `warn` (`storage_unreachable`), and the first
 //! connection opened after it at `info` (`storage_reconnected`).
 
+mod archive;
+mod blocking;
 mod last;
 mod offline;
+mod private;
+mod pubsub;
 mod roster;
 mod users;
+mod vcard;
 
 #[cfg(test)]
 mod tests;
 
-use crate::{Result, Storage, StorageError};
+use crate::{MiscStores, Result, Storage, StorageError};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgTransaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgTransaction};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The schema, embedded from `migrations/postgres` (`build.rs` makes cargo notice new files).
@@ -95,9 +105,13 @@ pub fn redact_url(url: &str) -> String {
 /// within the connect timeout, or a migration fails (for example a database migrated by a newer
 /// Meerkat). The error names the redacted URL, never the password.
 pub async fn open(settings: &PgSettings) -> Result<Storage> {
-    let store = Arc::new(PgStore::open(settings).await?);
-    Ok(Storage { users: store.clone(), roster: store.clone(), offline: store.clone(), last: store })
+    Ok(PgStore::open(settings).await?.into_storage())
 }
+
+/// Takes a per-user transaction-level advisory lock: `$1` is the lock class (one per kind of
+/// write), `$2`/`$3` the user's host and username. The key is a hash of the user: a collision
+/// only serialises two users' writes, it never lets a limit be passed.
+const USER_LOCK: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))";
 
 /// Whether the last attempt to reach the server failed, shared by the pool's connect hook and
 /// the error mapping so an outage is logged once and the recovery once.
@@ -143,6 +157,8 @@ impl Health {
 pub(crate) struct PgStore {
     pool: PgPool,
     health: Arc<Health>,
+    /// The connection holding this node's archive id slot lock, once claimed (`archive.rs`).
+    id_slot_holder: Arc<Mutex<Option<PgConnection>>>,
 }
 
 impl PgStore {
@@ -190,7 +206,25 @@ impl PgStore {
             pool_size = settings.pool_size,
             "database opened"
         );
-        Ok(PgStore { pool, health })
+        Ok(PgStore { pool, health, id_slot_holder: Arc::default() })
+    }
+
+    /// Every store of the bundle backed by this one.
+    pub(crate) fn into_storage(self) -> Storage {
+        let store = Arc::new(self);
+        Storage {
+            users: store.clone(),
+            roster: store.clone(),
+            offline: store.clone(),
+            last: store.clone(),
+            archive: store.clone(),
+            pubsub: store.clone(),
+            misc: MiscStores {
+                blocking: store.clone(),
+                vcard: store.clone(),
+                private: store,
+            },
+        }
     }
 
     /// Maps an sqlx error to [`StorageError::Backend`] naming the operation, and notes

@@ -30,7 +30,7 @@ impl OfflineStore for PgStore {
         // (READ COMMITTED alone would let two senders both count limit - 1). It also makes a
         // user's ids increase in commit order. The key is a hash of the user: a collision
         // only serialises two users' stores, it never lets a limit be passed.
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))")
+        sqlx::query(super::USER_LOCK)
             .bind(OFFLINE_LOCK_CLASS)
             .bind(host)
             .bind(username)

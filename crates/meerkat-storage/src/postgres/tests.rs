@@ -47,6 +47,19 @@ conformance!(
     offline_limit,
     offline_concurrent_limit,
     last_activity,
+    archive_append_and_query,
+    archive_paging,
+    archive_filters,
+    archive_prefs,
+    archive_removed_with_user,
+    pubsub_nodes,
+    pubsub_items,
+    pubsub_node_limit,
+    pubsub_removed_with_user,
+    blocking_crud,
+    vcard_crud,
+    private_crud,
+    misc_remove_cascades,
 );
 
 /// The whole suite twice on one database, as a server's data accumulates.
@@ -194,10 +207,7 @@ async fn corrupted_rows_are_backend_errors() {
     let server = tokio::task::block_in_place(PgServer::shared);
     let store =
         PgStore::open(&settings(server.create_database("corrupt").await)).await.expect("open");
-    let storage = {
-        let store = std::sync::Arc::new(store.clone());
-        Storage { users: store.clone(), roster: store.clone(), offline: store.clone(), last: store }
-    };
+    let storage = store.clone().into_storage();
     let item = RosterItem { jid: "bob@x.org".to_owned(), in_roster: true, ..Default::default() };
     storage.roster.put_item("h", "alice", &item).await.expect("put");
     for corruption in [

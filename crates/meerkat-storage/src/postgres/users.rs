@@ -7,9 +7,18 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 /// Tables holding per-user rows, emptied by `remove_user` (besides `users` itself); the same
-/// list as the SQLite backend's.
-const USER_DATA_TABLES: [&str; 4] =
-    ["roster_items", "roster_versions", "offline_messages", "last_activity"];
+/// list as the SQLite backend's (its USER_DATA_TABLES and MISC_DATA_TABLES).
+const USER_DATA_TABLES: [&str; 9] = [
+    "roster_items",
+    "roster_versions",
+    "offline_messages",
+    "last_activity",
+    "mam_messages",
+    "mam_prefs",
+    "blocklist_items",
+    "vcards",
+    "private_storage",
+];
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
@@ -131,6 +140,12 @@ impl UserStore for PgStore {
                 .await
                 .map_err(self.backend(op))?;
         }
+        // PEP nodes belong to the service named by the account's bare JID (items cascade).
+        sqlx::query("DELETE FROM pubsub_nodes WHERE service = $1")
+            .bind(format!("{username}@{host}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.backend(op))?;
         tx.commit().await.map_err(self.backend(op))
     }
 
