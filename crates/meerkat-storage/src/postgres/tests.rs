@@ -221,3 +221,109 @@ async fn corrupted_rows_are_backend_errors() {
     }
     store.close().await;
 }
+
+/// Nodes sharing a database get distinct archive id slots while they run; a node's slot is
+/// free again once its connection is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_id_slots_are_distinct_per_node() {
+    let server = tokio::task::block_in_place(PgServer::shared);
+    let url = server.create_database("id_slots").await;
+    let first = PgStore::open(&settings(url.clone())).await.expect("first");
+    let second = PgStore::open(&settings(url.clone())).await.expect("second");
+    let (a, b) = (
+        crate::ArchiveStore::claim_id_slot(&first).await.expect("slot a"),
+        crate::ArchiveStore::claim_id_slot(&second).await.expect("slot b"),
+    );
+    assert_eq!((a.bits, b.bits), (6, 6));
+    assert_ne!(a.slot, b.slot, "two running nodes share a slot");
+    // The first node stops: its slot is free for the next node.
+    first.close().await;
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let third = PgStore::open(&settings(url.clone())).await.expect("third");
+        let c = crate::ArchiveStore::claim_id_slot(&third).await.expect("slot c");
+        assert_ne!(c.slot, b.slot, "slot of a running node reused");
+        if c.slot == a.slot {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slot {} never freed", a.slot);
+        third.close().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Publishers on two nodes racing on one node's items: the node never holds more than
+/// `max_items`, and every item published is either kept or reported trimmed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_concurrent_publish_trims_exactly() {
+    let server = tokio::task::block_in_place(PgServer::shared);
+    let url = server.create_database("pubsub_race").await;
+    let first = open(&settings(url.clone())).await.expect("first");
+    let second = open(&settings(url)).await.expect("second");
+    first.pubsub.create_node("a@h", "n", &[], 10).await.expect("create");
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let ps = if n % 2 == 0 { first.pubsub.clone() } else { second.pubsub.clone() };
+        tasks.spawn(async move {
+            let item = crate::PubsubItem {
+                id: format!("i{n}"),
+                publisher: "a@h".into(),
+                published_at_ms: n,
+                payload: "<x/>".into(),
+            };
+            ps.publish_item("a@h", "n", &item, 5).await
+        });
+    }
+    let mut trimmed = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        trimmed.extend(joined.expect("task").expect("publish"));
+    }
+    let kept = first.pubsub.get_items("a@h", "n", None).await.expect("items");
+    assert_eq!(kept.len(), 5);
+    let mut all: Vec<String> = trimmed.into_iter().chain(kept.into_iter().map(|i| i.id)).collect();
+    all.sort();
+    let mut expected: Vec<String> = (0..40).map(|n| format!("i{n}")).collect();
+    expected.sort();
+    assert_eq!(all, expected, "each item kept or trimmed exactly once");
+
+    // Node creation under a limit, from both nodes at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let ps = if n % 2 == 0 { first.pubsub.clone() } else { second.pubsub.clone() };
+        tasks.spawn(async move { ps.create_node("b@h", &format!("n{n}"), &[], 4).await });
+    }
+    let mut created = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            Ok(()) => created += 1,
+            Err(StorageError::LimitReached { limit: 4 }) => {}
+            Err(other) => panic!("create failed: {other:?}"),
+        }
+    }
+    assert_eq!(created, 4);
+    assert_eq!(second.pubsub.list_nodes("b@h").await.expect("list").len(), 4);
+
+    // Blocklist and private XML limits, from both nodes at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let (b, p) = if n % 2 == 0 {
+            (first.misc.blocking.clone(), first.misc.private.clone())
+        } else {
+            (second.misc.blocking.clone(), second.misc.private.clone())
+        };
+        tasks.spawn(async move {
+            let blocked = b.block("h", "c", &[format!("x{n}@y")], 6).await;
+            let stored = p.set_private("h", "c", &format!("ns{n}"), "<q/>", 3).await;
+            (blocked.is_ok(), stored.is_ok())
+        });
+    }
+    let (mut blocked, mut stored) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        let (b, p) = joined.expect("task");
+        blocked += usize::from(b);
+        stored += usize::from(p);
+    }
+    assert_eq!((blocked, stored), (6, 3));
+    assert_eq!(first.misc.blocking.get_blocklist("h", "c").await.expect("list").len(), 6);
+}
