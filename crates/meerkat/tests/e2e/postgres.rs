@@ -144,3 +144,80 @@ async fn preset_reaches_the_node() {
         "node not on {backend}:\n{log}"
     );
 }
+
+/// Two nodes on one database archive messages of one user at the same time (the account is
+/// logged in on both, a sender on each): every message is archived under an id of its own,
+/// none is lost to an id the other node chose in the same millisecond, and a query on either
+/// node returns them all.
+#[tokio::test]
+async fn two_nodes_archive_one_user_without_id_clashes() {
+    const MAM: &str = "urn:xmpp:mam:2";
+    const N: usize = 40;
+    let url = shared_postgres().create_database("e2e_pg_mam").await;
+    let first = TestServer::with(&postgres_storage(&url)).await;
+    let second = TestServer::with(&postgres_storage(&url)).await;
+    let alice = first.new_user("alice").await;
+    let (bob, carol) = (first.new_user("bob").await, first.new_user("carol").await);
+    let mut alice1 = first.login(&alice, "one").await;
+    let mut alice2 = second.login(&alice, "two").await;
+    let mut bob1 = first.login(&bob, "b").await;
+    let mut carol2 = second.login(&carol, "c").await;
+    // Both senders send their burst before either recipient reads, so both nodes archive for
+    // alice in the same milliseconds.
+    for i in 0..N {
+        bob1.send(&format!(
+            "<message to='{}' type='chat'><body>b{i}</body></message>",
+            alice1.jid
+        ))
+        .await;
+        carol2.send(&format!(
+            "<message to='{}' type='chat'><body>c{i}</body></message>",
+            alice2.jid
+        ))
+        .await;
+    }
+    let mut stamped = std::collections::BTreeSet::new();
+    // The low 6 bits of each node's ids: one value per node, not the same on both nodes.
+    let mut residues = Vec::new();
+    for c in [&mut alice1, &mut alice2] {
+        let mut node_residues = std::collections::BTreeSet::new();
+        for _ in 0..N {
+            let m = c.recv_message().await;
+            let sid = m
+                .get_child("stanza-id", "urn:xmpp:sid:0")
+                .and_then(|s| s.attr("id"))
+                .unwrap_or_else(|| panic!("no stanza-id: {}", xml(&m)))
+                .to_owned();
+            let id = i64::from_str_radix(&sid, 16).unwrap_or_else(|_| panic!("id {sid}"));
+            node_residues.insert(id % 64);
+            assert!(stamped.insert(sid), "stanza-id given twice: {}", xml(&m));
+        }
+        assert_eq!(node_residues.len(), 1, "one id slot per node: {node_residues:?}");
+        residues.extend(node_residues);
+    }
+    assert_ne!(residues[0], residues[1], "two nodes in one id slot");
+    for (c, qid) in [(&mut alice1, "q1"), (&mut alice2, "q2")] {
+        let r = c
+            .iq(
+                "set",
+                None,
+                &format!(
+                    "<query xmlns='{MAM}' queryid='{qid}'><set \
+                     xmlns='http://jabber.org/protocol/rsm'><max>200</max></set></query>"
+                ),
+            )
+            .await;
+        assert_eq!(r.attr("type"), Some("result"), "{}", xml(&r));
+        let mut ids = std::collections::BTreeSet::new();
+        while let Some(m) = c
+            .try_recv_where(Duration::ZERO, |e| {
+                e.get_child("result", MAM).and_then(|r| r.attr("queryid")) == Some(qid)
+            })
+            .await
+        {
+            let id = m.get_child("result", MAM).and_then(|r| r.attr("id")).unwrap_or_default();
+            ids.insert(id.to_owned());
+        }
+        assert_eq!(ids, stamped, "{qid}: the archive holds every message under its stanza-id");
+    }
+}
