@@ -60,7 +60,9 @@ pub fn verification_string(query: &Element) -> Result<String, CapsError> {
     if features.windows(2).any(|w| w.first() == w.get(1)) {
         return Err(CapsError::DuplicateFeature);
     }
-    let mut forms: Vec<(String, Vec<(String, Vec<String>)>)> = Vec::new();
+    // (FORM_TYPE, [(field var, values)]) per extended form.
+    type Form = (String, Vec<(String, Vec<String>)>);
+    let mut forms: Vec<Form> = Vec::new();
     for x in query.children().filter(|c| c.is("x", ns::DATA_FORMS)) {
         let type_fields: Vec<&Element> = x
             .children()

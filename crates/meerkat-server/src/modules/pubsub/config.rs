@@ -291,7 +291,7 @@ impl NodeConfig {
             "pubsub#title",
             "text-single",
             Some("A friendly name for the node"),
-            &[self.title.clone()],
+            std::slice::from_ref(&self.title),
         ))
     }
 }
