@@ -35,6 +35,12 @@
 //! the broken ones are dropped and new ones opened: the node recovers by itself. The first
 //! failure to reach the server is logged once at `warn` (`storage_unreachable`), and the first
 //! connection opened after it at `info` (`storage_reconnected`).
+//!
+//! A node with MAM enabled keeps one more connection, outside the pool, holding its archive id
+//! slot (`archive.rs`). If that connection is lost (a PostgreSQL restart), the slot's lock goes
+//! with it while the node keeps using the slot: a node started during that window could be
+//! given the same slot. Not handled yet (it needs the node to re-claim, or stop using, its
+//! slot); the primary key still refuses a clashing id, and the writer logs `mam_write_failed`.
 
 mod archive;
 mod blocking;
