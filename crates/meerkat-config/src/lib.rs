@@ -191,6 +191,8 @@ impl Default for Auth {
 pub enum Backend {
     /// Embedded SQLite file.
     Sqlite,
+    /// PostgreSQL server, shared by the nodes of a cluster.
+    Postgres,
 }
 
 /// `[storage]`
@@ -201,11 +203,28 @@ pub struct StorageConfig {
     pub backend: Backend,
     /// SQLite database file; relative paths are relative to `general.data_dir`.
     pub sqlite_path: PathBuf,
+    /// PostgreSQL connection URL, without a password (`postgres://user@host:port/database`).
+    pub postgres_url: String,
+    /// File holding the PostgreSQL password (first line); relative paths are relative to
+    /// `general.data_dir`. Unset: no password (trust or peer authentication).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_password_file: Option<PathBuf>,
+    /// Most connections the node opens to PostgreSQL.
+    pub postgres_pool_size: u32,
+    /// How long a request waits to connect to PostgreSQL or for a free connection, in ms.
+    pub postgres_connect_timeout_ms: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { backend: Backend::Sqlite, sqlite_path: PathBuf::from("meerkat.db") }
+        StorageConfig {
+            backend: Backend::Sqlite,
+            sqlite_path: PathBuf::from("meerkat.db"),
+            postgres_url: "postgres://meerkat@127.0.0.1:5432/meerkat".to_owned(),
+            postgres_password_file: None,
+            postgres_pool_size: 10,
+            postgres_connect_timeout_ms: 5000,
+        }
     }
 }
 

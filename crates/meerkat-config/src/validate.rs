@@ -237,8 +237,53 @@ fn auth(config: &Config, file: &Path) -> Result<(), ConfigError> {
 }
 
 fn storage(config: &Config, file: &Path) -> Result<(), ConfigError> {
-    if config.storage.sqlite_path.as_os_str().is_empty() {
+    let storage = &config.storage;
+    if storage.sqlite_path.as_os_str().is_empty() {
         return Err(ConfigError::invalid(file, "storage.sqlite_path", "must not be empty"));
+    }
+    check_postgres_url(&storage.postgres_url)
+        .map_err(|why| ConfigError::invalid(file, "storage.postgres_url", why))?;
+    if storage.postgres_password_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        return Err(ConfigError::invalid(
+            file,
+            "storage.postgres_password_file",
+            "must not be empty (leave the key out for no password)",
+        ));
+    }
+    if !(1..=MAX_POSTGRES_POOL_SIZE).contains(&storage.postgres_pool_size) {
+        return Err(ConfigError::invalid(
+            file,
+            "storage.postgres_pool_size",
+            format!("must be between 1 and {MAX_POSTGRES_POOL_SIZE}"),
+        ));
+    }
+    if !(100..=600_000).contains(&storage.postgres_connect_timeout_ms) {
+        return Err(ConfigError::invalid(
+            file,
+            "storage.postgres_connect_timeout_ms",
+            "must be between 100 and 600000 (ms)",
+        ));
+    }
+    Ok(())
+}
+
+/// Most PostgreSQL connections per node: each costs a server process (several MiB) on the
+/// database side, and the server's `max_connections` (100 by default) is shared by every node.
+pub const MAX_POSTGRES_POOL_SIZE: u32 = 1000;
+
+/// A `postgres://` URL without a password: the password belongs in `postgres_password_file`,
+/// so that the config file can be shown, logged and committed without leaking it.
+fn check_postgres_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .ok_or("must start with postgres:// or postgresql://")?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':')) {
+        return Err("must not contain a password: put it in storage.postgres_password_file".into());
+    }
+    if url.contains("password=") {
+        return Err("must not contain a password: put it in storage.postgres_password_file".into());
     }
     Ok(())
 }
@@ -488,6 +533,27 @@ mod tests {
         assert_eq!(rejected("[tls]\nkeyfile = \"k.pem\"\n").0, "tls.certfile");
         assert_eq!(rejected("[tls]\ncertfile = \"\"\nkeyfile = \"k.pem\"\n").0, "tls.certfile");
         accepted("[tls]\ncertfile = \"c.pem\"\nkeyfile = \"k.pem\"\n");
+    }
+
+    #[test]
+    fn postgres_settings_are_checked() {
+        let cases = [
+            ("postgres_url = \"mysql://x/y\"", "storage.postgres_url"),
+            ("postgres_url = \"postgres://u:pw@h/db\"", "storage.postgres_url"),
+            ("postgres_url = \"postgres://u@h/db?password=pw\"", "storage.postgres_url"),
+            ("postgres_password_file = \"\"", "storage.postgres_password_file"),
+            ("postgres_pool_size = 0", "storage.postgres_pool_size"),
+            ("postgres_pool_size = 1001", "storage.postgres_pool_size"),
+            ("postgres_connect_timeout_ms = 99", "storage.postgres_connect_timeout_ms"),
+        ];
+        for (line, key) in cases {
+            let (got, why) = rejected(&format!("[storage]\nbackend = \"postgres\"\n{line}\n"));
+            assert_eq!(got, key, "{line}: {why}");
+        }
+        let ok = "[storage]\nbackend = \"postgres\"\npostgres_url = \"postgresql://m@db:5433/m\"\n\
+                  postgres_password_file = \"/run/secrets/pg\"\npostgres_pool_size = 1\n";
+        let config = crate::parse_str(ok, Path::new("t.toml")).expect("valid postgres config");
+        assert_eq!(config.storage.backend, crate::Backend::Postgres);
     }
 
     #[test]

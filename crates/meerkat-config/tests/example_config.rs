@@ -29,4 +29,5 @@ fn example_config_mentions_optional_keys() {
     let text = std::fs::read_to_string(example_path()).expect("read example");
     assert!(text.contains("# certfile = "));
     assert!(text.contains("# keyfile = "));
+    assert!(text.contains("# postgres_password_file = "));
 }

@@ -16,6 +16,7 @@ pub mod auth_limits;
 pub mod c2s;
 pub mod metrics;
 pub mod modules;
+pub mod pg_storage;
 pub mod router;
 pub mod server;
 pub mod session;
@@ -45,11 +46,18 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
                 .await
                 .with_context(|| format!("opening SQLite database {}", path.display()))?
         }
+        Backend::Postgres => pg_storage::open(&config.storage, &data_dir).await?,
     };
     let tls = tls::setup(&config)?;
     let mam_max_id = storage.archive.max_id().await.context("reading the highest archive id")?;
+    let mam_id_slot = if config.modules.mam.enabled {
+        storage.archive.claim_id_slot().await.context("claiming an archive id slot")?
+    } else {
+        Default::default()
+    };
     let server = Arc::new(Server {
-        mam: modules::mam::MamState::new(mam_max_id, config.modules.mam.prefs_cache_entries),
+        mam: modules::mam::MamState::new(mam_max_id, config.modules.mam.prefs_cache_entries)
+            .with_id_slot(mam_id_slot),
         auth_failures: auth_limits::FailureLimiter::new(config.auth.max_failures_per_minute),
         caps: modules::caps::CapsState::new(),
         pep: modules::pep::PepState::new(&config.modules.pep),

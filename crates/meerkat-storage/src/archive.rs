@@ -122,6 +122,17 @@ pub struct ArchivePrefs {
     pub never: Vec<String>,
 }
 
+/// The share of the id space a node draws its archive ids from, so nodes writing to one shared
+/// store never choose the same id: the low `bits` bits of every id of this node equal `slot`.
+/// The default (`bits` 0) is every id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IdSlot {
+    /// This node's residue, below `2^bits`.
+    pub slot: u16,
+    /// How many low bits of an id name the node (at most 12).
+    pub bits: u8,
+}
+
 /// Message archives of local users.
 #[async_trait::async_trait]
 pub trait ArchiveStore: Send + Sync {
@@ -134,6 +145,12 @@ pub trait ArchiveStore: Send + Sync {
     /// The highest id in any archive (0 when all are empty), so ids stay increasing after a
     /// restart.
     async fn max_id(&self) -> Result<i64>;
+    /// Which ids this node may choose when other nodes write to the same archives: only ids
+    /// `id` with `id % 2^bits == slot` (see [`IdSlot`]). Called once at start-up; a store only
+    /// one node writes to keeps the default, every id.
+    async fn claim_id_slot(&self) -> Result<IdSlot> {
+        Ok(IdSlot::default())
+    }
     /// The user's stored preferences (`None`: never set).
     async fn get_prefs(&self, host: &str, username: &str) -> Result<Option<ArchivePrefs>>;
     /// Replaces the user's preferences.

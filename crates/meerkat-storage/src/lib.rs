@@ -4,10 +4,12 @@
 //! - [`users`], [`roster`], [`offline`], [`last`], [`archive`], [`pubsub`], [`blocking`],
 //!   [`vcard`], [`private`]: the traits and their plain data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
+//! - [`postgres`]: the shared backend of a cluster (migrations in `migrations/postgres`).
 //! - `codec` (private): text forms of roster values shared by the SQL backends.
-//! - `testsuite` (hidden): the conformance suite every backend's tests run.
+//! - `testsuite` (hidden): the conformance suite every backend's tests run, and a throwaway
+//!   PostgreSQL server for tests (`testsuite::PgServer`).
 //! - [`Storage`]: the bundle of trait objects the server is given; the backend is chosen once
-//!   at start-up. The PostgreSQL backend implements the same traits.
+//!   at start-up.
 //!
 //! Users are identified by `(host, username)`, where `username` is the JID localpart already
 //! normalised (nodeprep) by the caller, and contacts by their bare JID as a normalised string.
@@ -18,6 +20,7 @@ pub mod blocking;
 mod codec;
 pub mod last;
 pub mod offline;
+pub mod postgres;
 pub mod private;
 pub mod pubsub;
 pub mod roster;
@@ -29,7 +32,7 @@ pub mod vcard;
 
 use std::sync::Arc;
 
-pub use archive::{ArchivePrefs, ArchiveStore, ArchivedMessage, DefaultMode};
+pub use archive::{ArchivePrefs, ArchiveStore, ArchivedMessage, DefaultMode, IdSlot};
 pub use blocking::BlockingStore;
 pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};

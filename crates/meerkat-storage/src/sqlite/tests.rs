@@ -30,6 +30,7 @@ conformance!(
     users_crud,
     users_list_and_count,
     users_remove_cascades,
+    users_concurrent_create,
     roster_crud,
     roster_versions,
     roster_fields_round_trip,

@@ -13,6 +13,7 @@ mod archive;
 mod last;
 mod misc;
 mod offline;
+mod pg_server;
 mod pubsub;
 mod roster;
 mod users;
@@ -24,12 +25,13 @@ pub use archive::{
 pub use last::last_activity;
 pub use misc::{blocking_crud, misc_remove_cascades, private_crud, vcard_crud};
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
+pub use pg_server::{PgServer, INSTALL_HINT};
 pub use pubsub::{pubsub_items, pubsub_node_limit, pubsub_nodes, pubsub_removed_with_user};
 pub use roster::{
     roster_concurrent_versions, roster_crud, roster_fields_round_trip, roster_isolation,
     roster_versions,
 };
-pub use users::{users_crud, users_list_and_count, users_remove_cascades};
+pub use users::{users_concurrent_create, users_crud, users_list_and_count, users_remove_cascades};
 
 use crate::Storage;
 use meerkat_proto::sasl::{ScramCredentials, StoredCredentials};
@@ -41,6 +43,7 @@ pub async fn run_all(storage: &Storage) {
     users_crud(storage).await;
     users_list_and_count(storage).await;
     users_remove_cascades(storage).await;
+    users_concurrent_create(storage).await;
     roster_crud(storage).await;
     roster_versions(storage).await;
     roster_fields_round_trip(storage).await;

@@ -141,3 +141,66 @@ pub async fn users_remove_cascades(storage: &Storage) {
     assert!(matches!(missing, Err(StorageError::NotFound)), "remove absent: {missing:?}");
     assert_eq!(storage.roster.count_items(&host, "ghost").await.expect("ghost roster"), 1);
 }
+
+/// Many registrations of one name at once (two nodes, or two in-band registrations): exactly
+/// one succeeds, every other one gets `AlreadyExists` (not a backend error), and the account
+/// holds the winner's credentials. Then removals and re-creations of one name at once leave a
+/// consistent account: it exists exactly when the last successful call was a create.
+pub async fn users_concurrent_create(storage: &Storage) {
+    const WRITERS: u8 = 16;
+    let host: std::sync::Arc<str> = unique_host("users-concurrent").into();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for seed in 0..WRITERS {
+        let users = storage.users.clone();
+        let host = host.clone();
+        tasks.spawn(
+            async move { (seed, users.create_user(&host, "alice", &credentials(seed)).await) },
+        );
+    }
+    let (mut winners, mut refused) = (Vec::new(), 0);
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("create task panicked") {
+            (seed, Ok(())) => winners.push(seed),
+            (_, Err(StorageError::AlreadyExists)) => refused += 1,
+            (_, Err(other)) => panic!("concurrent create failed: {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one create wins: {winners:?}");
+    assert_eq!(refused, usize::from(WRITERS) - 1);
+    assert_eq!(
+        storage.users.get_credentials(&host, "alice").await.expect("get"),
+        Some(credentials(winners[0])),
+        "the account holds the winner's credentials"
+    );
+    assert_eq!(storage.users.count_users(&host).await.expect("count"), 1);
+
+    // Removes racing creates: whatever the interleaving, each call either succeeds or fails
+    // with the expected "not there" / "already there", never with a backend error.
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..WRITERS {
+        let users = storage.users.clone();
+        let host = host.clone();
+        tasks.spawn(async move {
+            if n % 2 == 0 {
+                match users.remove_user(&host, "alice").await {
+                    Ok(()) | Err(StorageError::NotFound) => {}
+                    Err(other) => panic!("concurrent remove failed: {other:?}"),
+                }
+            } else {
+                match users.create_user(&host, "alice", &credentials(n)).await {
+                    Ok(()) | Err(StorageError::AlreadyExists) => {}
+                    Err(other) => panic!("concurrent re-create failed: {other:?}"),
+                }
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("task panicked");
+    }
+    let exists = storage.users.user_exists(&host, "alice").await.expect("exists");
+    let count = storage.users.count_users(&host).await.expect("count");
+    assert_eq!(count, u64::from(exists), "exists and count agree");
+    let creds = storage.users.get_credentials(&host, "alice").await.expect("get");
+    assert_eq!(creds.is_some(), exists, "credentials present exactly when the account exists");
+}

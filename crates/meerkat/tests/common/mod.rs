@@ -10,6 +10,11 @@
 //!
 //! Every test starts its own node on fresh loopback ports with its own data directory, so the
 //! tests of one binary run in parallel and never see each other's users, rate limits or config.
+//!
+//! Storage preset: by default each node uses SQLite in its data directory. With
+//! `MEERKAT_TEST_STORAGE=postgres` each node instead gets a database of its own in one
+//! PostgreSQL server started once per test binary ([`meerkat_storage::testsuite::PgServer`]),
+//! unless the test writes its own `[storage]` section. `scripts/test` runs the suite both ways.
 #![allow(dead_code)]
 
 pub mod client;
@@ -227,6 +232,34 @@ pub fn free_port_sections() -> String {
         .collect()
 }
 
+/// True when the suite runs on the PostgreSQL preset (`MEERKAT_TEST_STORAGE=postgres`).
+pub fn postgres_preset() -> bool {
+    match std::env::var("MEERKAT_TEST_STORAGE").as_deref() {
+        Ok("postgres") => true,
+        Ok("" | "sqlite") | Err(_) => false,
+        Ok(other) => panic!("MEERKAT_TEST_STORAGE={other:?}: expected \"sqlite\" or \"postgres\""),
+    }
+}
+
+/// The `[storage]` section of the preset: empty for SQLite (the default config), a fresh
+/// database in the binary's shared PostgreSQL server for the postgres preset.
+pub async fn preset_storage() -> String {
+    if !postgres_preset() {
+        return String::new();
+    }
+    postgres_storage(&shared_postgres().create_database("e2e").await)
+}
+
+/// The shared PostgreSQL server of this test binary, started on first use (a second or two).
+pub fn shared_postgres() -> &'static meerkat_storage::testsuite::PgServer {
+    meerkat_storage::testsuite::PgServer::shared()
+}
+
+/// A `[storage]` section using PostgreSQL at `url`.
+pub fn postgres_storage(url: &str) -> String {
+    format!("[storage]\nbackend = \"postgres\"\npostgres_url = \"{url}\"\n\n")
+}
+
 /// A running node; killed (SIGKILL) and its data directory removed on drop. When the test is
 /// panicking, the node's log is printed to help read the failure.
 pub struct TestServer {
@@ -262,8 +295,11 @@ impl TestServer {
         let ports: Vec<u16> = b.listeners.iter().map(|_| free_port()).collect();
         let admin_port = free_port();
         let config_path = dir.path().join("meerkat.toml");
-        std::fs::write(&config_path, b.render(&data_dir, &ports, admin_port))
-            .map_err(|e| e.to_string())?;
+        let mut config = b.render(&data_dir, &ports, admin_port);
+        if !b.extra.contains("[storage]") {
+            config.push_str(&preset_storage().await);
+        }
+        std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
         let log_path = dir.path().join("meerkat.log");
         let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;

@@ -14,6 +14,7 @@
 //! 8. [`bad_input`]: malformed, restricted or oversized input, timeouts, floods.
 //! 9. [`config`]: config errors.
 //! 10. [`os_limits`]: running out of file descriptors.
+//! 11. [`postgres`]: the PostgreSQL backend (issue 5).
 //!
 //! Issue 4 (modern clients): [`stream_management`] (XEP-0198), [`csi`] (XEP-0352), [`interop_sm`]
 //! (slixmpp resuming over a cut TCP proxy); one-to-one message path: [`carbons`] (XEP-0280), [`mam`]
@@ -49,6 +50,7 @@ mod offline;
 mod os_limits;
 mod passthrough;
 mod pep;
+mod postgres;
 mod private;
 mod roster;
 mod routing;

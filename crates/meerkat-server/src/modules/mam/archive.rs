@@ -7,7 +7,7 @@ use crate::modules::Me;
 use crate::server::ServerRef;
 use crate::session::SessionEntry;
 use meerkat_proto::ns;
-use meerkat_storage::{ArchivedMessage, DefaultMode};
+use meerkat_storage::{ArchivedMessage, DefaultMode, IdSlot};
 use meerkat_xml::Element;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -46,15 +46,27 @@ pub fn archivable(msg: &Element) -> bool {
 
 /// Archive ids: unique on the node and increasing. An id is the time in milliseconds times
 /// 4096 plus a counter; when more than 4096 ids are taken in one millisecond, or the clock
-/// steps back, the ids run ahead of the clock instead of repeating.
+/// steps back, the ids run ahead of the clock instead of repeating. When several nodes share
+/// the archives, each keeps to its own [`IdSlot`] (the low bits of its ids), so no two nodes
+/// choose the same id.
 pub struct IdGen {
     last: AtomicI64,
+    /// The node's residue and the mask of the low bits it occupies (0, 0: every id).
+    slot: i64,
+    mask: i64,
 }
 
 impl IdGen {
     /// A generator whose ids are all above `floor` (the highest id in storage).
     pub fn new(floor: i64) -> Self {
-        IdGen { last: AtomicI64::new(floor) }
+        IdGen { last: AtomicI64::new(floor), slot: 0, mask: 0 }
+    }
+
+    /// Restricts the ids to the node's share of the id space (from
+    /// `ArchiveStore::claim_id_slot`).
+    pub fn with_slot(self, slot: IdSlot) -> Self {
+        let mask = (1i64 << slot.bits.min(12)) - 1;
+        IdGen { slot: i64::from(slot.slot) & mask, mask, ..self }
     }
 
     /// The next id.
@@ -63,6 +75,8 @@ impl IdGen {
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
             let next = now.max(last.saturating_add(1));
+            // Up to the next id in this node's residue class.
+            let next = next.saturating_add((self.slot - next) & self.mask);
             match self.last.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed)
             {
                 Ok(_) => return next,
@@ -257,5 +271,22 @@ mod tests {
         assert_eq!(id_from_str("xyz"), None);
         assert_eq!(id_from_str("000000000000000g"), None);
         assert_eq!(id_from_str("-00000000000001f"), None);
+    }
+
+    #[test]
+    fn ids_keep_to_the_node_slot() {
+        let slots = [IdSlot { slot: 5, bits: 6 }, IdSlot { slot: 6, bits: 6 }];
+        let gens: Vec<IdGen> = slots.iter().map(|s| IdGen::new(0).with_slot(*s)).collect();
+        let mut all = std::collections::BTreeSet::new();
+        for (g, s) in gens.iter().zip(slots) {
+            let ids: Vec<i64> = (0..5_000).map(|_| g.next()).collect();
+            assert!(ids.windows(2).all(|w| w[0] < w[1]));
+            assert!(ids.iter().all(|id| id % 64 == i64::from(s.slot)), "{s:?}");
+            all.extend(ids);
+        }
+        assert_eq!(all.len(), 10_000, "two nodes never share an id");
+        let floor = IdGen::new(1_000_000_000_000_000).with_slot(IdSlot { slot: 63, bits: 6 });
+        let id = floor.next();
+        assert!(id > 1_000_000_000_000_000 && id % 64 == 63, "{id}");
     }
 }

@@ -23,7 +23,8 @@
 //! # Stanza ids
 //! Every archived message gets an id that is unique on the node and increases with arrival
 //! order ([`archive::IdGen`]: milliseconds times 4096 plus a counter, never below the highest id
-//! in storage), rendered as 16 hex digits so the strings sort like the ids. The recipient's copy
+//! in storage; with a database shared by several nodes each node keeps to the low-bit residue
+//! the store gave it, so nodes never choose the same id), rendered as 16 hex digits so the strings sort like the ids. The recipient's copy
 //! is stamped `<stanza-id xmlns='urn:xmpp:sid:0' by='user@domain' id='..'/>`; a stanza-id a
 //! client put on its message claiming to be by one of our accounts or domains is removed before
 //! routing ([`archive::strip_forged_ids`]), so a stanza-id by us is always ours.
@@ -92,6 +93,11 @@ impl MamState {
             writer: std::sync::OnceLock::new(),
             prefs: prefs::PrefsCache::new(prefs_cache_entries),
         }
+    }
+
+    /// Keeps this node's archive ids to its share of a store other nodes write to as well.
+    pub fn with_id_slot(self, slot: meerkat_storage::IdSlot) -> Self {
+        MamState { ids: self.ids.with_slot(slot), ..self }
     }
 }
 
