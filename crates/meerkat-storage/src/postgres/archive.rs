@@ -165,15 +165,14 @@ impl ArchiveStore for PgStore {
     }
 
     async fn contains(&self, host: &str, username: &str, id: i64) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 FROM mam_messages WHERE id = $1 AND host = $2 AND username = $3",
-        )
-        .bind(id)
-        .bind(host)
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.backend("archive_contains"))?;
+        let row =
+            sqlx::query("SELECT 1 FROM mam_messages WHERE id = $1 AND host = $2 AND username = $3")
+                .bind(id)
+                .bind(host)
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.backend("archive_contains"))?;
         Ok(row.is_some())
     }
 

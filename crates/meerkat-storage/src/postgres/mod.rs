@@ -225,11 +225,7 @@ impl PgStore {
             last: store.clone(),
             archive: store.clone(),
             pubsub: store.clone(),
-            misc: MiscStores {
-                blocking: store.clone(),
-                vcard: store.clone(),
-                private: store,
-            },
+            misc: MiscStores { blocking: store.clone(), vcard: store.clone(), private: store },
         }
     }
 

@@ -78,12 +78,11 @@ impl PubsubStore for PgStore {
         if exists.is_some() {
             return Err(StorageError::AlreadyExists);
         }
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM pubsub_nodes WHERE service = $1")
-                .bind(service)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(self.backend(op))?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pubsub_nodes WHERE service = $1")
+            .bind(service)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(self.backend(op))?;
         if count >= limit {
             return Err(StorageError::LimitReached { limit: max_nodes });
         }

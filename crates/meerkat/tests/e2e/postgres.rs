@@ -165,16 +165,11 @@ async fn two_nodes_archive_one_user_without_id_clashes() {
     // Both senders send their burst before either recipient reads, so both nodes archive for
     // alice in the same milliseconds.
     for i in 0..N {
-        bob1.send(&format!(
-            "<message to='{}' type='chat'><body>b{i}</body></message>",
-            alice1.jid
-        ))
-        .await;
-        carol2.send(&format!(
-            "<message to='{}' type='chat'><body>c{i}</body></message>",
-            alice2.jid
-        ))
-        .await;
+        bob1.send(&format!("<message to='{}' type='chat'><body>b{i}</body></message>", alice1.jid))
+            .await;
+        carol2
+            .send(&format!("<message to='{}' type='chat'><body>c{i}</body></message>", alice2.jid))
+            .await;
     }
     let mut stamped = std::collections::BTreeSet::new();
     // The low 6 bits of each node's ids: one value per node, not the same on both nodes.
