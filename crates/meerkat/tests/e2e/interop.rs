@@ -2,7 +2,7 @@
 //! `tests/interop/slixmpp_chat.py` against a node: STARTTLS, SASL, roster, subscriptions both
 //! ways, presence, and chat both ways.
 
-use crate::common::{TestServer, DOMAIN};
+use crate::common::{TestServer, User, DOMAIN};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,9 +35,43 @@ pub(crate) fn python_with_slixmpp() -> Result<String, String> {
     ))
 }
 
+/// Runs `tests/interop/SCRIPT` (a two-user slixmpp script taking `--port --domain --timeout
+/// --user1 --password1 --user2 --password2`) against `server`, waits at most `timeout_s` + 30 s,
+/// and panics with both outputs, naming `what`, unless it exits 0. Returns its stdout.
+pub(crate) async fn run_two_user_script(
+    script: &str,
+    server: &TestServer,
+    a: &User,
+    b: &User,
+    timeout_s: u64,
+    what: &str,
+) -> String {
+    let python = python_with_slixmpp().unwrap_or_else(|e| panic!("INTEROP TEST CANNOT RUN: {e}"));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop").join(script);
+    let (port, limit) = (server.port().to_string(), timeout_s.to_string());
+    let mut cmd = tokio::process::Command::new(&python);
+    cmd.arg(&script)
+        .args(["--port", &port, "--domain", DOMAIN, "--timeout", &limit])
+        .args(["--user1", &a.name, "--password1", &a.password])
+        .args(["--user2", &b.name, "--password2", &b.password])
+        .kill_on_drop(true);
+    let wait = Duration::from_secs(timeout_s + 30);
+    let out = tokio::time::timeout(wait, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{} did not finish within {wait:?}", script.display()))
+        .unwrap_or_else(|e| panic!("cannot run {python} {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
 #[tokio::test]
 async fn slixmpp_clients_subscribe_see_presence_and_chat_over_starttls() {
-    let python = python_with_slixmpp().unwrap_or_else(|e| panic!("INTEROP TEST CANNOT RUN: {e}"));
     // slixmpp 1.8.3 offers channel binding type tls-unique, which TLS 1.3 lacks (RFC 9266), so
     // each of its logins fails SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, then SCRAM-SHA-256 and
     // SCRAM-SHA-1 (gs2 flag 'y' while the node offers -PLUS: a downgrade, refused per
@@ -45,24 +79,5 @@ async fn slixmpp_clients_subscribe_see_presence_and_chat_over_starttls() {
     // per-address limit (10 per minute by default); raise it so reruns within a minute pass.
     let server = TestServer::with("[auth]\nmax_failures_per_minute = 100\n").await;
     let (a, b) = (server.new_user("alice").await, server.new_user("bob").await);
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/slixmpp_chat.py");
-    let port = server.port().to_string();
-    let mut cmd = tokio::process::Command::new(&python);
-    cmd.arg(&script)
-        .args(["--port", &port, "--domain", DOMAIN, "--timeout", "30"])
-        .args(["--user1", &a.name, "--password1", &a.password])
-        .args(["--user2", &b.name, "--password2", &b.password])
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("{} did not finish within 60 s", script.display()))
-        .unwrap_or_else(|e| panic!("cannot run {python} {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "slixmpp interop failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        out.status
-    );
+    run_two_user_script("slixmpp_chat.py", &server, &a, &b, 30, "slixmpp interop").await;
 }
