@@ -165,6 +165,7 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
         blocklist_interested: false,
     };
     server.sessions.bind(&bare, entry);
+    crate::cluster::on_bind(server, &me).await;
     crate::modules::blocking::on_bind(server, &me).await;
     let bound = Element::new("bind", ns::BIND)
         .with_child(Element::new("jid", ns::BIND).with_text(me.full()));
@@ -190,6 +191,7 @@ async fn cleanup(
 ) {
     // Leave the table first so nothing new is routed here, then tell contacts.
     server.sessions.unbind(&me.bare, &me.resource, me.sid);
+    crate::cluster::on_unbind(server, me).await;
     crate::modules::blocking::on_unbind(server, &me.bare);
     let leftovers = mailbox.close_receiver();
     if state.available || !state.directed.is_empty() {
@@ -429,7 +431,12 @@ async fn handle_stanza(
         }
         "presence" => {
             let caps = crate::modules::caps::from_presence(server, &el);
+            let broadcast =
+                to.is_none() && matches!(el.attr("type"), None | Some("available" | "unavailable"));
             let (msgs, ack) = presence::from_client(server, me, state, el).await;
+            if broadcast {
+                crate::cluster::on_presence_change(server, me).await;
+            }
             if !msgs.is_empty() {
                 for m in &msgs {
                     conn.queue(m);

@@ -237,7 +237,28 @@ async fn send_to_contact(server: &ServerRef, p: Element) {
 async fn probe(server: &ServerRef, me: &Me, contact: &str) {
     let Some(c) = Addr::parse(contact) else { return };
     let (Some(node), true) = (c.node.clone(), server.serves(&c.domain)) else { return };
+    if let Some(cl) = server.cluster() {
+        // The contact's resources may be on other nodes: a probe stanza reaches them.
+        let bare = c.bare();
+        if cl.views.shared(&bare) || server.sessions.resources(&bare).is_empty() {
+            let p = presence(&me.full(), &bare, Some("probe"));
+            router::route(server, p).await;
+            return;
+        }
+    }
     answer_probe(server, &me.full(), &me.bare, &node, &c.domain, false).await;
+}
+
+/// Answers a probe stanza for the local account `node@domain` (see [`answer_probe`]).
+pub async fn answer_probe_for(
+    server: &ServerRef,
+    probe: &Element,
+    node: &str,
+    domain: &str,
+    reply_unavailable: bool,
+) {
+    let Some(from) = probe.attr("from").and_then(Addr::parse) else { return };
+    answer_probe(server, &from.full(), &from.bare(), node, domain, reply_unavailable).await;
 }
 
 /// Answers a probe from `prober` for the local account `node@domain`: the presence of each of

@@ -1,0 +1,180 @@
+//! Stanzas for accounts held by other nodes: the routing decision ([`plan`]) and the outbox,
+//! one task that publishes them in order and acts on each acknowledgement without making the
+//! sender's session wait for it.
+
+use super::view::Remote;
+use super::workers::{Work, Workers};
+use super::{ClusterNode, ClusterRef};
+use crate::addr::Addr;
+use crate::router::Origin;
+use crate::server::ServerRef;
+use crate::session::SessionEntry;
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use meerkat_cluster::{ClusterError, Delivery};
+use meerkat_proto::ns;
+use meerkat_xml::Element;
+use tokio::sync::mpsc;
+
+/// Stanzas waiting for the outbox task; when full, senders wait (back-pressure on the
+/// sessions that send to other nodes faster than NATS takes them).
+const QUEUE: usize = 1024;
+/// Stanzas published and not acknowledged yet; beyond it the outbox stops taking new ones
+/// until acknowledgements (or `request_timeout_ms`) come. With the queue, at most about
+/// `(QUEUE + MAX_IN_FLIGHT) × 2 × max_stanza_bytes` held (serialised and parsed forms).
+const MAX_IN_FLIGHT: usize = 4096;
+
+/// What to do when no node takes a stanza.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// No local resource: the single-node "no session" rules, here.
+    Sole,
+    /// This node holds resources of the account too and has handled its own part: forget the
+    /// stale view and, unless this node already applied the fallback, apply it now.
+    Shared { elected: bool },
+    /// A presence probe sent at login: nobody holds the contact, nobody answers.
+    Probe,
+}
+
+struct Job {
+    to: Addr,
+    xml: Bytes,
+    stanza: Element,
+    mode: Mode,
+}
+
+/// Sending end of the outbox.
+pub(crate) struct Outbox {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Receiving end, for [`spawn`].
+pub struct OutboxRx(mpsc::Receiver<Job>);
+
+impl Outbox {
+    pub fn new() -> (Outbox, OutboxRx) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (Outbox { tx }, OutboxRx(rx))
+    }
+
+    /// Queues a stanza for the cluster; gives it back when the node is stopping.
+    async fn send(&self, stanza: Element, to: &Addr, mode: Mode) -> Result<(), Element> {
+        let mut xml = Vec::with_capacity(256);
+        stanza.write_to(&mut xml, ns::CLIENT);
+        let job = Job { to: to.clone(), xml: Bytes::from(xml), stanza, mode };
+        self.tx.send(job).await.map_err(|e| e.0.stanza)
+    }
+}
+
+/// Where a stanza for a local-domain account goes in cluster mode: `None` when it was handed
+/// to the outbox (no local resource: the holder, if any, handles it entirely), else the
+/// stanza back with what other nodes hold, for the local rules. On `Origin::Local` with
+/// resources here and on other nodes, a copy is also published for the other nodes' part.
+pub(crate) async fn plan(
+    c: &ClusterNode,
+    stanza: Element,
+    to: &Addr,
+    bare: &str,
+    sessions: &[SessionEntry],
+    origin: Origin,
+) -> Option<(Element, Option<Remote>)> {
+    match origin {
+        Origin::Fallback => return Some((stanza, None)),
+        Origin::Cluster => return Some((stanza, c.views.remote(bare, c.node_name()))),
+        Origin::Local => {}
+    }
+    // An IQ to the account itself is answered from shared storage by any node (vCard,
+    // roster of others, PEP, ...): no hop needed.
+    if stanza.name == "iq" && to.resource.is_none() {
+        return Some((stanza, None));
+    }
+    if sessions.is_empty() {
+        let probe = stanza.name == "presence" && stanza.attr("type") == Some("probe");
+        let mode = if probe { Mode::Probe } else { Mode::Sole };
+        return match c.outbox.send(stanza, to, mode).await {
+            Ok(()) => None,
+            Err(stanza) => Some((stanza, None)),
+        };
+    }
+    let remote = c.views.remote(bare, c.node_name())?;
+    let local_target =
+        to.resource.as_ref().is_some_and(|r| sessions.iter().any(|e| &e.resource == r));
+    // A message to a local full JID still concerns the other nodes: their resources may want
+    // a received carbon.
+    if local_target && stanza.name != "message" {
+        return Some((stanza, Some(remote)));
+    }
+    let mode = Mode::Shared { elected: remote.elected };
+    match c.outbox.send(stanza.clone(), to, mode).await {
+        Ok(()) => Some((stanza, Some(remote))),
+        // Stopping: handle it as if alone.
+        Err(stanza) => Some((stanza, None)),
+    }
+}
+
+/// Starts the outbox task.
+pub fn spawn(server: &ServerRef, cluster: &ClusterRef, rx: OutboxRx, workers: Workers) {
+    server.tasks.spawn(run(cluster.clone(), rx.0, workers));
+}
+
+async fn run(cluster: ClusterRef, mut rx: mpsc::Receiver<Job>, workers: Workers) {
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            job = rx.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
+                let Some(job) = job else { break };
+                let t = cluster.transport().clone();
+                // Pushed futures are first polled in push order and `send_stanza` writes to
+                // the NATS connection at its first poll: stanzas leave in the order sent.
+                in_flight.push(async move {
+                    let d = t.send_stanza(&job.to.full(), job.xml.clone()).await;
+                    (job, d)
+                });
+            }
+            Some((job, d)) = in_flight.next(), if !in_flight.is_empty() => {
+                settle(&cluster, &workers, job, d).await;
+            }
+        }
+    }
+    while let Some((job, d)) = in_flight.next().await {
+        settle(&cluster, &workers, job, d).await;
+    }
+}
+
+async fn settle(
+    cluster: &ClusterNode,
+    workers: &Workers,
+    job: Job,
+    d: Result<Delivery, ClusterError>,
+) {
+    let m = crate::metrics::get();
+    let why = match d {
+        Ok(Delivery::Delivered { .. }) => {
+            m.cluster_sent.increment(1);
+            return;
+        }
+        Ok(Delivery::NoResponders) => "no_responders",
+        Ok(Delivery::TimedOut) => "timed_out",
+        Ok(Delivery::Refused { .. }) => "refused",
+        Err(e) => {
+            tracing::warn!(what = "cluster_send_failed", error = %e);
+            "error"
+        }
+    };
+    tracing::debug!(what = "cluster_not_taken", to = %job.to.full(), why);
+    let run_fallback = match job.mode {
+        Mode::Sole => true,
+        Mode::Probe => false,
+        Mode::Shared { elected } => {
+            cluster.views.clear_remote(&job.to.bare());
+            !elected
+        }
+    };
+    if run_fallback {
+        m.cluster_fallbacks.increment(1);
+        let work = Work { stanza: job.stanza, to: job.to, origin: Origin::Fallback };
+        if !workers.send(work).await {
+            tracing::warn!(what = "cluster_fallback_dropped", reason = "node stopping");
+        }
+    }
+}
