@@ -96,7 +96,9 @@ pub(crate) async fn plan(
             Err(stanza) => Some((stanza, None)),
         };
     }
-    let remote = c.views.remote(bare, c.node_name())?;
+    let Some(remote) = c.views.remote(bare, c.node_name()) else {
+        return Some((stanza, None));
+    };
     let local_target =
         to.resource.as_ref().is_some_and(|r| sessions.iter().any(|e| &e.resource == r));
     // A message to a local full JID still concerns the other nodes: their resources may want

@@ -1,0 +1,132 @@
+//! Cluster fixtures: a throwaway `nats-server` (Debian package `nats-server`) on a free
+//! loopback port, and [`ClusterFixture`], nodes of the real binary sharing one PostgreSQL
+//! database and that NATS server.
+
+use super::{postgres_storage, shared_postgres, ServerBuilder, TestServer};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `nats-server` binary, or a panic that says how to get it.
+pub fn nats_binary() -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|d| d.join("nats-server"))
+        .find(|p| p.is_file());
+    match found {
+        Some(p) => p,
+        None => panic!(
+            "nats-server not found on PATH, /usr/sbin or /usr/bin: the cluster tests need it \
+             (apt-get install nats-server; scripts/test installs it when run as root)"
+        ),
+    }
+}
+
+/// A running `nats-server`, killed on drop.
+pub struct Nats {
+    child: Option<Child>,
+    /// Client port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Nats {
+    /// Starts one on a free port and waits until it accepts connections.
+    pub fn start() -> Nats {
+        let bin = nats_binary();
+        let dir = tempfile::tempdir().expect("temp dir for nats-server");
+        for _attempt in 0..3 {
+            let port = super::free_port();
+            let log = dir.path().join("nats.log");
+            let mut child = Command::new(&bin)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-l"])
+                .arg(&log)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .current_dir(dir.path())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Nats { child: Some(child), port, dir };
+                }
+                // Exited: most likely the port was taken meanwhile; try another.
+                if child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let log = std::fs::read_to_string(dir.path().join("nats.log")).unwrap_or_default();
+        panic!("nats-server did not start (3 attempts); log:\n{log}");
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Nodes `node1`, `node2`, ... of one cluster: one database, one NATS server, one secret.
+pub struct ClusterFixture {
+    /// The nodes, in start order (`nodes[0]` is `node1`).
+    pub nodes: Vec<TestServer>,
+    /// The NATS server they share (dropped after the nodes).
+    pub nats: Nats,
+    _secret_dir: tempfile::TempDir,
+}
+
+impl ClusterFixture {
+    /// Starts `n` nodes. No wait for heartbeats: NATS routes by subject, so a node takes part
+    /// as soon as it listens.
+    pub async fn start(n: usize) -> ClusterFixture {
+        let nats = Nats::start();
+        let url = shared_postgres().create_database("e2e_cluster").await;
+        let secret_dir = tempfile::tempdir().expect("temp dir for the secret");
+        let secret = secret_dir.path().join("cluster.secret");
+        std::fs::write(&secret, format!("{}\n", super::unique("cluster-secret-0123456789")))
+            .expect("write secret");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod secret");
+        }
+        let mut nodes = Vec::with_capacity(n);
+        for i in 1..=n {
+            let node = ServerBuilder::new()
+                .general(&format!("node_name = \"node{i}\""))
+                .extra(&postgres_storage(&url))
+                .extra(&format!(
+                    "[cluster]\nenabled = true\nname = \"e2e\"\nsecret_file = \"{}\"\n\
+                     nats_urls = [\"{}\"]\nheartbeat_ms = 200\nnode_timeout_ms = 1000\n\
+                     request_timeout_ms = 1000\n",
+                    secret.display(),
+                    nats.url()
+                ))
+                .start()
+                .await;
+            nodes.push(node);
+        }
+        ClusterFixture { nodes, nats, _secret_dir: secret_dir }
+    }
+
+    /// Node `i` (1-based, as named).
+    pub fn node(&self, i: usize) -> &TestServer {
+        &self.nodes[i - 1]
+    }
+}
