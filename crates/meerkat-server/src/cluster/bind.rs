@@ -28,7 +28,7 @@ pub async fn on_bind(server: &ServerRef, me: &Me) {
         // NATS is down: stanzas from other nodes go to offline storage until it is back.
         tracing::warn!(what = "cluster_subscribe_failed", jid = %me.full(), error = %e);
     }
-    let shared = c.views.shared(&me.bare);
+    let shared = c.views.must_publish(&me.bare);
     let published = if first {
         c.publish_hello(state(server, c, &me.bare)).await
     } else if shared {
@@ -56,7 +56,7 @@ pub async fn on_bind(server: &ServerRef, me: &Me) {
 /// Called after the session's presence or priority changed (its entry already updated).
 pub async fn on_presence_change(server: &ServerRef, me: &Me) {
     let Some(c) = server.cluster() else { return };
-    if !c.views.shared(&me.bare) {
+    if !c.views.must_publish(&me.bare) {
         return;
     }
     if let Err(e) = c.publish_state(state(server, c, &me.bare)).await {

@@ -4,6 +4,7 @@
 
 use crate::session::{SessionEntry, SessionId};
 use dashmap::DashMap;
+use std::time::{Duration, Instant};
 use meerkat_cluster::{Availability, ResourceState};
 use meerkat_proto::ns;
 use meerkat_xml::Element;
@@ -18,11 +19,22 @@ struct LocalBind {
     bound_at: u64,
 }
 
-#[derive(Default)]
 struct Account {
     local: Vec<LocalBind>,
     remote: Vec<(String, Vec<ResourceState>)>,
+    /// When this node said Hello: answers may still be on their way for a moment.
+    greeted: Instant,
 }
+
+impl Default for Account {
+    fn default() -> Self {
+        Account { local: Vec::new(), remote: Vec::new(), greeted: Instant::now() }
+    }
+}
+
+/// How long after its Hello a node publishes its state changes even though no other holder
+/// has answered yet (their answer may still be in flight, and they must not miss a change).
+const GREETING_WINDOW: Duration = Duration::from_secs(5);
 
 /// The resources of one account held by other nodes, and whether this node is the one that
 /// applies the fallback rules (offline storage, errors, archive) for it.
@@ -126,6 +138,14 @@ impl Views {
     /// True when another node holds resources of `bare` (as far as this node knows).
     pub fn shared(&self, bare: &str) -> bool {
         self.accounts.get(bare).is_some_and(|a| !a.remote.is_empty())
+    }
+
+    /// Whether a change of this node's resources of `bare` must be published: another node
+    /// holds it, or may (its answer to the Hello can still be in flight).
+    pub fn must_publish(&self, bare: &str) -> bool {
+        self.accounts
+            .get(bare)
+            .is_some_and(|a| !a.remote.is_empty() || a.greeted.elapsed() < GREETING_WINDOW)
     }
 
     /// The remote part of `bare`, `None` when no other node holds it (no allocation then).

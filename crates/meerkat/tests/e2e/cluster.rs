@@ -113,3 +113,165 @@ async fn message_to_user_online_nowhere_is_stored_and_delivered_on_another_node(
     }
     carol.expect_no_message(Duration::from_millis(500)).await;
 }
+
+fn presence_of_type<'a>(kind: &'a str) -> impl Fn(&Element) -> bool + 'a {
+    move |e: &Element| e.name == "presence" && e.attr("type") == Some(kind)
+}
+
+/// `from` subscribes to `to`'s presence and `to` approves, each on its own node.
+async fn subscribe_and_approve(from: &mut Client, to: &mut Client) {
+    let (fb, tb) = (bare_of(&from.jid), bare_of(&to.jid));
+    from.send(&format!("<presence to='{tb}' type='subscribe'/>")).await;
+    let req = to.recv_where("a subscription request", presence_of_type("subscribe")).await;
+    assert_eq!(req.attr("from"), Some(fb.as_str()), "{}", xml(&req));
+    to.send(&format!("<presence to='{fb}' type='subscribed'/>")).await;
+    let ok = from.recv_where("<presence type='subscribed'/>", presence_of_type("subscribed")).await;
+    assert_eq!(ok.attr("from"), Some(tb.as_str()), "{}", xml(&ok));
+    // RFC 6121 §3.1.5: the contact's current presence follows the approval.
+    let to_jid = to.jid.clone();
+    let p = from.recv_presence_from(&to_jid).await;
+    assert_eq!(p.attr("type"), None, "{}", xml(&p));
+}
+
+fn bare_of(jid: &str) -> String {
+    crate::common::client::bare(jid).to_string()
+}
+
+/// Subscriptions between users on different nodes, presence broadcast to a contact on
+/// another node, probes answered by the node holding the contact at login, and unavailable
+/// presence when a contact logs out.
+#[tokio::test]
+async fn presence_between_nodes() {
+    let cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let mut alice = cluster.node(1).login(&a, "one").await;
+    let mut bob = cluster.node(2).login(&b, "two").await;
+    subscribe_and_approve(&mut alice, &mut bob).await;
+    subscribe_and_approve(&mut bob, &mut alice).await;
+
+    // Broadcast: a presence change of alice (node 1) reaches bob (node 2).
+    alice.send("<presence><show>away</show><status>lunch</status></presence>").await;
+    let p = bob.recv_presence_from(&a.full("one")).await;
+    assert_eq!(p.attr("type"), None, "{}", xml(&p));
+    assert_eq!(p.attr("to"), Some(b.bare().as_str()), "{}", xml(&p));
+    let show = p.get_child("show", ns::CLIENT).map(|s| s.text());
+    assert_eq!(show.as_deref(), Some("away"), "{}", xml(&p));
+
+    // Probe at login: alice's second resource on node 3 learns bob's presence (node 2) and
+    // bob learns about it.
+    let mut alice3 = cluster.node(3).login(&a, "three").await;
+    let p = alice3.recv_presence_from(&b.full("two")).await;
+    assert_eq!(p.attr("type"), None, "{}", xml(&p));
+    assert_eq!(p.attr("to"), Some(a.full("three").as_str()), "{}", xml(&p));
+    let p = bob.recv_presence_from(&a.full("three")).await;
+    assert_eq!(p.attr("type"), None, "{}", xml(&p));
+
+    // Logout: unavailable to the contact on the other nodes, from the full JID.
+    bob.close().await;
+    for c in [&mut alice, &mut alice3] {
+        let p = c.recv_presence_from(&b.full("two")).await;
+        assert_eq!(p.attr("type"), Some("unavailable"), "{}", xml(&p));
+    }
+}
+
+/// The same full JID bound on a second node: the older session gets `<conflict/>` (RFC 6120
+/// §7.7.2.2), the newer one works.
+#[tokio::test]
+async fn same_full_jid_on_two_nodes_closes_the_older_with_conflict() {
+    let cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let mut old = cluster.node(1).login(&a, "same").await;
+    let mut new = cluster.node(2).login(&a, "same").await;
+    let e = old.expect_stream_error("conflict", Duration::from_secs(5)).await;
+    assert!(xml(&e).contains("conflict"), "{}", xml(&e));
+    let mut bob = cluster.node(3).login(&b, "three").await;
+    bob.send(&chat(&a.full("same"), "c1", "to the survivor")).await;
+    let m = recv_body(&mut new, "to the survivor").await;
+    assert_eq!(m.attr("from"), Some(b.full("three").as_str()), "{}", xml(&m));
+    new.expect_no_message(Duration::from_millis(300)).await;
+}
+
+/// A message to a bare JID whose resources sit on two nodes goes to the highest priority
+/// resource only (RFC 6121 §8.5.2.1.1 over both nodes), to both when priorities are equal, and
+/// to nobody twice.
+#[tokio::test]
+async fn bare_jid_message_goes_to_highest_priority_across_nodes() {
+    let cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let login = |node: usize, res: &str, priority: i8| {
+        let port = cluster.node(node).port();
+        let opts = LoginOpts {
+            resource: Some(res.into()),
+            presence: Some(priority),
+            ..Default::default()
+        };
+        let b = b.clone();
+        async move { Client::login_with(port, &b, opts).await }
+    };
+    let mut low = login(1, "low", 1).await;
+    let mut high = login(2, "high", 5).await;
+    let mut alice = cluster.node(3).login(&a, "three").await;
+    // Let each node hear the other's State (priorities) before the message.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    alice.send(&chat(&b.bare(), "p1", "to the highest")).await;
+    let m = recv_body(&mut high, "to the highest").await;
+    assert_eq!(m.attr("from"), Some(a.full("three").as_str()), "{}", xml(&m));
+    low.expect_no_message(Duration::from_millis(500)).await;
+
+    // Equal priorities: both get it, each once.
+    low.presence(5).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice.send(&chat(&b.bare(), "p2", "to both")).await;
+    recv_body(&mut high, "to both").await;
+    recv_body(&mut low, "to both").await;
+    high.expect_no_message(Duration::from_millis(300)).await;
+    low.expect_no_message(Duration::from_millis(300)).await;
+
+    // The highest goes away: the other node's resource gets the next one.
+    high.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice.send(&chat(&b.bare(), "p3", "after logout")).await;
+    recv_body(&mut low, "after logout").await;
+}
+
+/// kill -9 of the node holding a user: messages sent to that user afterwards get "no
+/// responders" and go to offline storage; none is lost, all arrive at the next login.
+#[tokio::test]
+async fn kill_9_of_the_holding_node_sends_later_messages_to_offline_storage() {
+    let mut cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let mut alice = cluster.node(1).login(&a, "one").await;
+    let mut bob = cluster.node(2).login(&b, "two").await;
+    alice.send(&chat(&b.bare(), "k0", "before")).await;
+    recv_body(&mut bob, "before").await;
+
+    cluster.nodes[1].kill9();
+    drop(bob);
+    for i in 1..=5 {
+        alice.send(&chat(&b.bare(), &format!("k{i}"), &format!("after {i}"))).await;
+    }
+    alice.sync().await;
+    alice
+        .expect_none("an error for a stored message", Duration::from_millis(1500), |e| {
+            e.attr("type") == Some("error")
+        })
+        .await;
+    let mut bob = Client::login_with(
+        cluster.node(3).port(),
+        &b,
+        LoginOpts { resource: Some("three".into()), presence: None, ..Default::default() },
+    )
+    .await;
+    bob.send("<presence/>").await;
+    for i in 1..=5 {
+        let m = bob.recv_message().await;
+        assert_eq!(body(&m), Some(format!("after {i}")), "{}", xml(&m));
+        assert!(m.get_child("delay", ns::DELAY).is_some(), "{}", xml(&m));
+    }
+    bob.expect_no_message(Duration::from_millis(500)).await;
+}
