@@ -10,6 +10,9 @@
 //! - `bind.rs`: subscribe/Hello/Kick at bind, State at presence changes, unsubscribe at unbind.
 //! - `outbound.rs`: the ordered outbox that sends stanzas to other nodes and applies the
 //!   single-node "no session" rules when nobody takes them.
+//! - `own.rs`: copies for the user's own resources on other nodes (presence, sent carbons).
+//! - `relay.rs`: bare-JID messages to accounts on several nodes, handled once by the elected
+//!   node and relayed, stamped, to the others.
 //! - `inbound.rs`: stanzas, Hello/State and Kick from other nodes.
 //!
 //! A standalone node has `Server::cluster == None` and none of this runs.
@@ -17,12 +20,16 @@
 mod bind;
 mod inbound;
 mod outbound;
+mod own;
+mod relay;
 mod startup;
 mod view;
 mod workers;
 
 pub use bind::{on_bind, on_presence_change, on_unbind};
 pub(crate) use outbound::plan;
+pub use own::to_own_resources;
+pub(crate) use relay::{relay, take_mark};
 pub use startup::{spawn, start, Pending};
 pub(crate) use view::Remote;
 

@@ -26,14 +26,18 @@ const MAX_IN_FLIGHT: usize = 4096;
 
 /// What to do when no node takes a stanza.
 #[derive(Debug, Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     /// No local resource: the single-node "no session" rules, here.
     Sole,
     /// This node holds resources of the account too and has handled its own part: forget the
     /// stale view and, unless this node already applied the fallback, apply it now.
     Shared { elected: bool },
-    /// A presence probe sent at login: nobody holds the contact, nobody answers.
-    Probe,
+    /// Nothing to do when nobody takes it: a presence probe sent at login (nobody holds the
+    /// contact, nobody answers), a copy for the user's own resources on other nodes.
+    NoFallback,
+    /// A bare-JID message relayed by the elected node: if the other holders are gone, handle
+    /// it here as if alone (it is archived already).
+    Relay,
 }
 
 struct Job {
@@ -41,6 +45,14 @@ struct Job {
     xml: Bytes,
     stanza: Element,
     mode: Mode,
+}
+
+impl Job {
+    fn new(stanza: Element, to: &Addr, mode: Mode) -> Job {
+        let mut xml = Vec::with_capacity(256);
+        stanza.write_to(&mut xml, ns::CLIENT);
+        Job { to: to.clone(), xml: Bytes::from(xml), stanza, mode }
+    }
 }
 
 /// Sending end of the outbox.
@@ -57,12 +69,17 @@ impl Outbox {
         (Outbox { tx }, OutboxRx(rx))
     }
 
+    /// Queues a stanza without waiting; gives it back when the outbox is full or closed.
+    pub(crate) fn try_send(&self, stanza: Element, to: &Addr, mode: Mode) -> Result<(), Element> {
+        let job = Job::new(stanza, to, mode);
+        self.tx.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j.stanza,
+        })
+    }
+
     /// Queues a stanza for the cluster; gives it back when the node is stopping.
-    async fn send(&self, stanza: Element, to: &Addr, mode: Mode) -> Result<(), Element> {
-        let mut xml = Vec::with_capacity(256);
-        stanza.write_to(&mut xml, ns::CLIENT);
-        let job = Job { to: to.clone(), xml: Bytes::from(xml), stanza, mode };
-        self.tx.send(job).await.map_err(|e| e.0.stanza)
+    pub(crate) async fn send(&self, stanza: Element, to: &Addr, mode: Mode) -> Result<(), Element> {
+        self.tx.send(Job::new(stanza, to, mode)).await.map_err(|e| e.0.stanza)
     }
 }
 
@@ -90,7 +107,7 @@ pub(crate) async fn plan(
     }
     if sessions.is_empty() {
         let probe = stanza.name == "presence" && stanza.attr("type") == Some("probe");
-        let mode = if probe { Mode::Probe } else { Mode::Sole };
+        let mode = if probe { Mode::NoFallback } else { Mode::Sole };
         return match c.outbox.send(stanza, to, mode).await {
             Ok(()) => None,
             Err(stanza) => Some((stanza, None)),
@@ -166,10 +183,14 @@ async fn settle(
     tracing::debug!(what = "cluster_not_taken", to = %job.to.full(), why);
     let run_fallback = match job.mode {
         Mode::Sole => true,
-        Mode::Probe => false,
+        Mode::NoFallback => false,
         Mode::Shared { elected } => {
             cluster.views.clear_remote(&job.to.bare());
             !elected
+        }
+        Mode::Relay => {
+            cluster.views.clear_remote(&job.to.bare());
+            true
         }
     };
     if run_fallback {

@@ -4,10 +4,10 @@
 
 use crate::session::{SessionEntry, SessionId};
 use dashmap::DashMap;
-use std::time::{Duration, Instant};
 use meerkat_cluster::{Availability, ResourceState};
 use meerkat_proto::ns;
 use meerkat_xml::Element;
+use std::time::{Duration, Instant};
 
 /// Other nodes tracked per account: beyond it, Hello/State of further nodes are ignored (their
 /// resources still get stanzas addressed to their full JIDs, the subject reaches them).

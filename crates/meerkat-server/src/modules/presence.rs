@@ -174,6 +174,16 @@ async fn broadcast_available(
         p.set_attr("to", format!("{}/{}", me.bare, e.resource));
         let _ = server.deliver(e, p);
     }
+    if server.cluster.is_some() {
+        // ... and those on other nodes, which, at initial presence, tell this one theirs.
+        let mut p = stored.clone();
+        p.set_attr("to", me.bare.clone());
+        crate::cluster::to_own_resources(server, &me.bare, p);
+        if initial {
+            let probe = presence(&me.full(), &me.bare, Some("probe"));
+            crate::cluster::to_own_resources(server, &me.bare, probe);
+        }
+    }
     if !initial {
         return (Vec::new(), None);
     }
@@ -272,14 +282,23 @@ async fn answer_probe(
     domain: &str,
     reply_unavailable: bool,
 ) {
-    let item = server.storage.roster.get_item(domain, node, prober_bare).await.ok().flatten();
-    if !matches!(item.map(|i| i.subscription), Some(Subscription::From | Subscription::Both)) {
-        return;
-    }
     let bare = format!("{node}@{domain}");
+    // The user's own resource (on another node, at its initial presence) needs no
+    // subscription, and no "unavailable" either: it knows its own resources are there.
+    let own = server.cluster.is_some() && prober_bare == bare;
+    let reply_unavailable = reply_unavailable && !own;
+    if !own {
+        let item = server.storage.roster.get_item(domain, node, prober_bare).await.ok().flatten();
+        if !matches!(item.map(|i| i.subscription), Some(Subscription::From | Subscription::Both)) {
+            return;
+        }
+    }
     let resources = server.sessions.resources(&bare);
     let mut any = false;
     for e in &resources {
+        if own && prober_full == format!("{bare}/{}", e.resource) {
+            continue;
+        }
         if let Some(mut p) = e.presence_from(&bare) {
             p.set_attr("to", prober_full.to_owned());
             router::route(server, p).await;
@@ -329,6 +348,11 @@ pub async fn broadcast_unavailable(
             let mut p = base.clone();
             p.set_attr("to", format!("{}/{}", me.bare, e.resource));
             let _ = server.deliver(e, p);
+        }
+        if server.cluster.is_some() {
+            let mut p = base.clone();
+            p.set_attr("to", me.bare.clone());
+            crate::cluster::to_own_resources(server, &me.bare, p);
         }
     }
     for to in directed {

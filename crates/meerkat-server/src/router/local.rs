@@ -30,6 +30,22 @@ pub(crate) async fn route_local_from(
     };
     let bare = format!("{node}@{}", to.domain);
     let sessions = server.sessions.resources(&bare);
+    let mut stanza = stanza;
+    // Only another node may mark a message as relayed (see `cluster::relay`).
+    let relayed = server.cluster.is_some()
+        && stanza.name == "message"
+        && crate::cluster::take_mark(&mut stanza)
+        && origin == Origin::Cluster;
+    if origin == Origin::Cluster
+        && stanza.name == "message"
+        && modules::carbons::is_carbon(&stanza)
+        && stanza.attr("from") == Some(bare.as_str())
+    {
+        // Only servers make carbons (clients' are refused at the edge): a `sent` copy from
+        // the user's resource on another node.
+        modules::carbons::deliver_remote_sent(server, &bare, &stanza);
+        return;
+    }
     let (mut stanza, remote) = match server.cluster() {
         None => (stanza, None),
         Some(c) => match crate::cluster::plan(c, stanza, &to, &bare, &sessions, origin).await {
@@ -38,16 +54,24 @@ pub(crate) async fn route_local_from(
         },
     };
     let remote = remote.as_ref();
-    let elected = remote.is_none_or(|r| r.elected);
+    let elected = !relayed && remote.is_none_or(|r| r.elected);
     let online = !sessions.is_empty();
     if !modules::blocking::inbound_allowed(server, &stanza, &bare, &node, &to.domain, online).await
     {
         return;
     }
-    if stanza.name == "message" && elected {
+    // The recipient's archive is written once, by the node that delivers (or stores) it: the
+    // one holding the addressed resource, else the elected one (which relays bare-JID
+    // messages stamped with the archive id).
+    let archiver = match &to.resource {
+        Some(r) if sessions.iter().any(|e| &e.resource == r) => true,
+        Some(r) if remote.is_some_and(|rm| rm.holds(r)) => false,
+        _ => elected,
+    };
+    if stanza.name == "message" && archiver {
         modules::mam::to_local_user(server, &mut stanza, &node, &to.domain, &bare, &sessions).await;
     }
-    let ctx = Ctx { node: &node, domain: &to.domain, sessions: &sessions, remote };
+    let ctx = Ctx { node: &node, domain: &to.domain, sessions: &sessions, remote, relayed };
     if let Some(resource) = &to.resource {
         if let Some(entry) = sessions.iter().find(|e| &e.resource == resource) {
             if stanza.name == "message" {
@@ -81,11 +105,13 @@ struct Ctx<'a> {
     sessions: &'a [SessionEntry],
     /// Its resources on other nodes, when there are any.
     remote: Option<&'a Remote>,
+    /// A bare-JID message the elected node relayed: deliver to the winners here, nothing else.
+    relayed: bool,
 }
 
 impl Ctx<'_> {
     fn elected(&self) -> bool {
-        self.remote.is_none_or(|r| r.elected)
+        !self.relayed && self.remote.is_none_or(|r| r.elected)
     }
 }
 
@@ -185,6 +211,15 @@ async fn message_to_bare(server: &ServerRef, stanza: Element, kind: &str, ctx: &
             return;
         }
         _ => {}
+    }
+    if ctx.remote.is_some() && !elected && !ctx.relayed {
+        // The elected node handles it and relays it here.
+        return;
+    }
+    if let (Some(_), true) = (ctx.remote, elected) {
+        if let Some(to) = Addr::parse(&format!("{node}@{domain}")) {
+            crate::cluster::relay(server, stanza.clone(), &to).await;
+        }
     }
     let eligible: Vec<&SessionEntry> =
         sessions.iter().filter(|e| e.accepts_bare_messages()).collect();

@@ -275,3 +275,113 @@ async fn kill_9_of_the_holding_node_sends_later_messages_to_offline_storage() {
     }
     bob.expect_no_message(Duration::from_millis(500)).await;
 }
+
+const CARBONS: &str = "urn:xmpp:carbons:2";
+const MAM: &str = "urn:xmpp:mam:2";
+const SID: &str = "urn:xmpp:sid:0";
+
+async fn enable_carbons(c: &mut Client) {
+    c.iq_result("set", None, &format!("<enable xmlns='{CARBONS}'/>")).await;
+}
+
+/// The carbon of `kind` wrapping a message with this body.
+async fn recv_carbon(c: &mut Client, kind: &str, text: &str) -> Element {
+    let what = format!("a {kind} carbon of {text:?}");
+    c.recv_where(&what, |e| {
+        e.get_child(kind, CARBONS)
+            .and_then(|k| k.get_child("forwarded", "urn:xmpp:forward:0"))
+            .and_then(|f| f.get_child("message", ns::CLIENT))
+            .is_some_and(|m| body(m).as_deref() == Some(text))
+    })
+    .await
+}
+
+/// The bodies in the caller's archive, retried until `want` of them are there (archives are
+/// written in the background, on whichever node delivered the message).
+async fn archive_bodies(c: &mut Client, want: usize) -> Vec<String> {
+    let mut bodies = Vec::new();
+    for attempt in 0..30 {
+        let qid = format!("q{attempt}");
+        let r = c.iq("set", None, &format!("<query xmlns='{MAM}' queryid='{qid}'/>")).await;
+        assert_eq!(r.attr("type"), Some("result"), "{}", xml(&r));
+        bodies.clear();
+        while let Some(m) = c
+            .try_recv_where(Duration::ZERO, |e| {
+                e.get_child("result", MAM).and_then(|r| r.attr("queryid")) == Some(qid.as_str())
+            })
+            .await
+        {
+            let inner = m
+                .get_child("result", MAM)
+                .and_then(|r| r.get_child("forwarded", "urn:xmpp:forward:0"))
+                .and_then(|f| f.get_child("message", ns::CLIENT))
+                .and_then(body);
+            bodies.push(inner.unwrap_or_default());
+        }
+        if bodies.len() >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bodies
+}
+
+fn stanza_id(m: &Element, by: &str) -> Option<String> {
+    m.children()
+        .find(|c| c.name == "stanza-id" && c.ns == SID && c.attr("by") == Some(by))
+        .and_then(|c| c.attr("id").map(str::to_owned))
+}
+
+/// A user's own resources on two nodes see each other's presence; received carbons reach the
+/// recipient's resource on the other node and sent carbons the sender's; a bare-JID message
+/// delivered on two nodes carries one stanza-id and both archives hold each message once.
+#[tokio::test]
+async fn own_resources_carbons_and_archive_across_nodes() {
+    let cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let mut bob1 = cluster.node(1).login(&b, "one").await;
+    enable_carbons(&mut bob1).await;
+    let mut bob2 = cluster.node(2).login(&b, "two").await;
+    enable_carbons(&mut bob2).await;
+    // RFC 6121 §4.2.2 across nodes: each resource learns the other's presence.
+    let p = bob1.recv_presence_from(&b.full("two")).await;
+    assert_eq!(p.attr("type"), None, "{}", xml(&p));
+    let p = bob2.recv_presence_from(&b.full("one")).await;
+    assert_eq!(p.attr("type"), None, "{}", xml(&p));
+
+    let mut alice3 = cluster.node(3).login(&a, "three").await;
+    enable_carbons(&mut alice3).await;
+    let mut alice1 = cluster.node(1).login(&a, "four").await;
+    enable_carbons(&mut alice1).await;
+    alice3.recv_presence_from(&a.full("four")).await;
+
+    alice3.send(&chat(&b.full("two"), "f1", "full")).await;
+    let m = recv_body(&mut bob2, "full").await;
+    let full_id = stanza_id(&m, &b.bare()).unwrap_or_else(|| panic!("no stanza-id: {}", xml(&m)));
+    let c = recv_carbon(&mut bob1, "received", "full").await;
+    assert_eq!(c.attr("from"), Some(b.bare().as_str()), "{}", xml(&c));
+    assert_eq!(c.attr("to"), Some(b.full("one").as_str()), "{}", xml(&c));
+    let c = recv_carbon(&mut alice1, "sent", "full").await;
+    assert_eq!(c.attr("from"), Some(a.bare().as_str()), "{}", xml(&c));
+    assert_eq!(c.attr("to"), Some(a.full("four").as_str()), "{}", xml(&c));
+
+    alice3.send(&chat(&b.bare(), "b1", "bare")).await;
+    let m1 = recv_body(&mut bob1, "bare").await;
+    let m2 = recv_body(&mut bob2, "bare").await;
+    let id1 = stanza_id(&m1, &b.bare()).unwrap_or_else(|| panic!("no stanza-id: {}", xml(&m1)));
+    assert_eq!(stanza_id(&m2, &b.bare()), Some(id1.clone()), "{} vs {}", xml(&m1), xml(&m2));
+    assert_ne!(id1, full_id);
+    recv_carbon(&mut alice1, "sent", "bare").await;
+    for c in [&mut bob1, &mut bob2] {
+        c.expect_none("a second copy", Duration::from_millis(400), |e| {
+            e.name == "message" && e.get_child("result", MAM).is_none()
+        })
+        .await;
+    }
+
+    assert_eq!(archive_bodies(&mut bob1, 2).await, ["full", "bare"]);
+    assert_eq!(archive_bodies(&mut alice3, 2).await, ["full", "bare"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(archive_bodies(&mut bob2, 2).await, ["full", "bare"], "archived twice?");
+}

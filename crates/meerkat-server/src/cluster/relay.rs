@@ -1,0 +1,33 @@
+//! Messages to the bare JID of an account whose resources sit on several nodes: the node
+//! elected for the account archives the message (one stanza-id for every copy), applies the
+//! fallback rules, delivers to its own winners and relays the stamped message to the other
+//! holders, marked so that they only deliver to their own winners (RFC 6121 §8.5.2 over the
+//! merged view) instead of handling it again.
+//!
+//! The mark is an element of a namespace of ours; it is trusted only on stanzas from the
+//! cluster and removed from everything else, so a client cannot forge it.
+
+use super::outbound::Mode;
+use crate::addr::Addr;
+use crate::server::ServerRef;
+use meerkat_xml::{Element, Node};
+
+/// Namespace of the relay mark.
+const NS_RELAY: &str = "urn:meerkat:cluster:relay:0";
+
+/// Removes relay marks; true when there was one.
+pub(crate) fn take_mark(stanza: &mut Element) -> bool {
+    let before = stanza.children.len();
+    stanza.children.retain(|c| !matches!(c, Node::Element(e) if e.ns == NS_RELAY));
+    stanza.children.len() != before
+}
+
+/// Sends `stanza` (already archived and stamped here) to the other holders of `to`'s account.
+pub(crate) async fn relay(server: &ServerRef, mut stanza: Element, to: &Addr) {
+    let Some(c) = server.cluster() else { return };
+    stanza.children.push(Node::Element(Element::new("relay", NS_RELAY)));
+    if let Err(stanza) = c.outbox.send(stanza, to, Mode::Relay).await {
+        tracing::debug!(what = "cluster_relay_dropped", reason = "node stopping", to = %to.full(),
+            bytes = stanza.children.len());
+    }
+}
