@@ -13,6 +13,9 @@ use meerkat_proto::ns;
 use meerkat_xml::{Element, StreamEvent, StreamParser};
 use tokio::sync::{broadcast, mpsc};
 
+/// How long the inbound queue is still drained once the node stops.
+const DRAIN_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Starts the inbound reader and the member-event watcher.
 pub fn spawn(
     server: &ServerRef,
@@ -30,10 +33,20 @@ async fn run(
     mut rx: mpsc::Receiver<Inbound>,
     workers: Workers,
 ) {
+    // Stanzas in the queue were acknowledged already: at shutdown, keep handling them (the
+    // sessions are closing, so they go to offline storage) while the accounts' subjects are
+    // released, for at most DRAIN_AFTER_STOP.
+    let mut deadline: Option<tokio::time::Instant> = None;
     loop {
-        let item = tokio::select! {
-            item = rx.recv() => item,
-            _ = server.shutdown.cancelled() => None,
+        let item = match deadline {
+            None => tokio::select! {
+                item = rx.recv() => item,
+                _ = server.shutdown.cancelled() => {
+                    deadline = Some(tokio::time::Instant::now() + DRAIN_AFTER_STOP);
+                    continue;
+                }
+            },
+            Some(d) => tokio::time::timeout_at(d, rx.recv()).await.ok().flatten(),
         };
         let Some(item) = item else { break };
         match item {

@@ -133,13 +133,26 @@ pub(crate) async fn plan(
 
 /// Starts the outbox task.
 pub fn spawn(server: &ServerRef, cluster: &ClusterRef, rx: OutboxRx, workers: Workers) {
-    server.tasks.spawn(run(cluster.clone(), rx.0, workers));
+    let stop = server.shutdown.clone();
+    server.tasks.spawn(run(cluster.clone(), rx.0, workers, stop));
 }
 
-async fn run(cluster: ClusterRef, mut rx: mpsc::Receiver<Job>, workers: Workers) {
+async fn run(
+    cluster: ClusterRef,
+    mut rx: mpsc::Receiver<Job>,
+    workers: Workers,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let mut in_flight = FuturesUnordered::new();
+    let mut stopping = false;
     loop {
         tokio::select! {
+            // At shutdown, later stanzas are handled locally by their senders (the queue is
+            // closed); the queued ones still go out, and every acknowledgement is awaited.
+            _ = stop.cancelled(), if !stopping => {
+                stopping = true;
+                rx.close();
+            }
             job = rx.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
                 let Some(job) = job else { break };
                 let t = cluster.transport().clone();

@@ -88,6 +88,8 @@ pub struct ClusterFixture {
     pub nodes: Vec<TestServer>,
     /// The NATS server they share (dropped after the nodes).
     pub nats: Nats,
+    /// Each node's `/metrics` port, in node order.
+    pub metrics_ports: Vec<u16>,
     _secret_dir: tempfile::TempDir,
 }
 
@@ -107,10 +109,14 @@ impl ClusterFixture {
                 .expect("chmod secret");
         }
         let mut nodes = Vec::with_capacity(n);
+        let mut metrics_ports = Vec::with_capacity(n);
         for i in 1..=n {
+            let metrics_port = super::free_port();
+            metrics_ports.push(metrics_port);
             let node = ServerBuilder::new()
                 .general(&format!("node_name = \"node{i}\""))
                 .extra(&postgres_storage(&url))
+                .extra(&format!("[metrics]\nport = {metrics_port}\n"))
                 .extra(&format!(
                     "[cluster]\nenabled = true\nname = \"e2e\"\nsecret_file = \"{}\"\n\
                      nats_urls = [\"{}\"]\nheartbeat_ms = 200\nnode_timeout_ms = 1000\n\
@@ -122,7 +128,21 @@ impl ClusterFixture {
                 .await;
             nodes.push(node);
         }
-        ClusterFixture { nodes, nats, _secret_dir: secret_dir }
+        ClusterFixture { nodes, nats, metrics_ports, _secret_dir: secret_dir }
+    }
+
+    /// The value of metric `name` (a line `name value`; 0 when absent) on node `i`.
+    pub async fn metric(&self, i: usize, name: &str) -> f64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let port = self.metrics_ports[i - 1];
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("metrics");
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await.expect("write");
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.expect("read metrics");
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
     }
 
     /// Node `i` (1-based, as named).

@@ -4,7 +4,7 @@
 
 use crate::common::client::{xml, LoginOpts};
 use crate::common::nats::ClusterFixture;
-use crate::common::{ns, Client, DOMAIN};
+use crate::common::{free_port, free_port_sections, ns, run_meerkat, Client, DOMAIN};
 use meerkat_xml::Element;
 use std::time::Duration;
 
@@ -77,6 +77,10 @@ async fn messages_and_iq_between_nodes() {
     assert_eq!(r.attr("type"), Some("error"), "{}", xml(&r));
     let e = r.get_child("error", ns::CLIENT).expect("error child");
     assert!(e.get_child("service-unavailable", ns::STANZAS).is_some(), "{}", xml(&r));
+
+    assert_eq!(cluster.metric(1, "meerkat_cluster_connected").await, 1.0);
+    assert!(cluster.metric(1, "meerkat_cluster_stanzas_sent_total").await >= 23.0);
+    assert!(cluster.metric(2, "meerkat_cluster_stanzas_received_total").await >= 23.0);
 }
 
 /// A message to a user online nowhere is stored (the sending node gets "no responders") and
@@ -112,6 +116,7 @@ async fn message_to_user_online_nowhere_is_stored_and_delivered_on_another_node(
         assert_eq!(d.attr("from"), Some(DOMAIN), "{}", xml(&m));
     }
     carol.expect_no_message(Duration::from_millis(500)).await;
+    assert_eq!(cluster.metric(1, "meerkat_cluster_offline_fallbacks_total").await, 4.0);
 }
 
 fn presence_of_type<'a>(kind: &'a str) -> impl Fn(&Element) -> bool + 'a {
@@ -384,4 +389,63 @@ async fn own_resources_carbons_and_archive_across_nodes() {
     assert_eq!(archive_bodies(&mut alice3, 2).await, ["full", "bare"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(archive_bodies(&mut bob2, 2).await, ["full", "bare"], "archived twice?");
+}
+
+/// A stopped node (admin `stop`) leaves quickly, and messages to its users go to offline
+/// storage afterwards.
+#[tokio::test]
+async fn stopped_node_leaves_and_later_messages_are_stored() {
+    let cluster = ClusterFixture::start(2).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let mut alice = cluster.node(1).login(&a, "one").await;
+    let mut bob = cluster.node(2).login(&b, "two").await;
+    alice.send(&chat(&b.bare(), "s0", "before")).await;
+    recv_body(&mut bob, "before").await;
+    let started = std::time::Instant::now();
+    cluster.node(2).ctl(&["stop"]).await.assert_ok();
+    bob.expect_stream_end(Duration::from_secs(5)).await;
+    let port = cluster.node(2).port();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        assert!(started.elapsed() < Duration::from_secs(8), "node 2 still up 8 s after stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    alice.send(&chat(&b.bare(), "s1", "after")).await;
+    alice.sync().await;
+    let mut bob = cluster.node(1).login(&b, "again").await;
+    let m = recv_body(&mut bob, "after").await;
+    assert!(m.get_child("delay", ns::DELAY).is_some(), "{}", xml(&m));
+}
+
+/// Cluster mode needs shared storage: with SQLite the node refuses to start and says why.
+#[tokio::test]
+async fn cluster_with_sqlite_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789\n").expect("secret");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let path = dir.path().join("meerkat.toml");
+    let config = format!(
+        "[general]\nhosts = [\"{DOMAIN}\"]\ndata_dir = \"{}\"\n\n\
+         [[listen.c2s]]\nip_address = \"127.0.0.1\"\nport = {}\n\n[admin]\nport = {}\n\n{}\
+         [cluster]\nenabled = true\nsecret_file = \"{}\"\nnats_urls = [\"nats://127.0.0.1:1\"]\n",
+        dir.path().join("data").display(),
+        free_port(),
+        free_port(),
+        free_port_sections(),
+        secret.display()
+    );
+    std::fs::write(&path, config).expect("config");
+    let out = run_meerkat(Some(&path), &["live"], Duration::from_secs(10)).await;
+    assert!(out.code.is_some(), "did not exit: {}", out.describe());
+    out.assert_failed();
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains("[cluster] enabled") && all.contains("backend = \"postgres\""),
+        "{}",
+        out.describe()
+    );
 }
