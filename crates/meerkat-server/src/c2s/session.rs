@@ -191,12 +191,14 @@ async fn cleanup(
 ) {
     // Leave the table first so nothing new is routed here, then tell contacts.
     server.sessions.unbind(&me.bare, &me.resource, me.sid);
-    crate::cluster::on_unbind(server, me).await;
     crate::modules::blocking::on_unbind(server, &me.bare);
     let leftovers = mailbox.close_receiver();
     if state.available || !state.directed.is_empty() {
         presence::broadcast_unavailable(server, me, &mut state, None).await;
     }
+    // After the broadcast, which still reaches the user's resources on other nodes; before
+    // re-routing leftovers, which must not find this node subscribed.
+    crate::cluster::on_unbind(server, me).await;
     let last =
         LastActivity { seconds: chrono::Utc::now().timestamp(), status: state.last_status.clone() };
     if let Err(e) = server.storage.last.set_last(&me.host, &me.user, &last).await {

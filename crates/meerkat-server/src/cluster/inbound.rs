@@ -51,7 +51,8 @@ async fn run(
         let Some(item) = item else { break };
         match item {
             Inbound::Stanza { from_node, to, xml } => {
-                let Some((stanza, to)) = parse(&server, &to, &xml) else {
+                let limit = server.config.limits.max_stanza_bytes;
+                let Some((stanza, to)) = parse(limit, |d| server.serves(d), &to, &xml) else {
                     tracing::warn!(what = "cluster_bad_stanza", %from_node, bytes = xml.len());
                     continue;
                 };
@@ -120,8 +121,12 @@ fn kick(server: &ServerRef, cluster: &ClusterNode, from_node: &str, full_jid: &s
 
 /// Parses one stanza sent by another node: a `jabber:client` message, presence or IQ addressed
 /// (by its own `to`) to the account it was routed to, within this node's stanza size limit.
-fn parse(server: &ServerRef, routed_to: &str, xml: &[u8]) -> Option<(Element, Addr)> {
-    let limit = server.config.limits.max_stanza_bytes;
+fn parse(
+    limit: usize,
+    serves: impl Fn(&str) -> bool,
+    routed_to: &str,
+    xml: &[u8],
+) -> Option<(Element, Addr)> {
     // The sending node added a few attributes (from, stanza-id) to a stanza within the limit.
     if xml.len() > limit.saturating_mul(2) {
         return None;
@@ -147,7 +152,7 @@ fn parse(server: &ServerRef, routed_to: &str, xml: &[u8]) -> Option<(Element, Ad
     el.attr("from").and_then(Addr::parse)?;
     let to = el.attr("to").and_then(Addr::parse)?;
     let routed = Addr::parse(routed_to)?;
-    if to.node.is_none() || to.bare() != routed.bare() || !server.serves(&to.domain) {
+    if to.node.is_none() || to.bare() != routed.bare() || !serves(&to.domain) {
         return None;
     }
     Some((el, to))
@@ -169,5 +174,43 @@ async fn watch_members(server: ServerRef, mut events: broadcast::Receiver<Member
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn p(routed: &str, xml: &str) -> Option<String> {
+        parse(1000, |d| d == "x.example", routed, xml.as_bytes()).map(|(el, to)| {
+            assert_eq!(el.attr("to").and_then(super::Addr::parse), Some(to.clone()));
+            to.full()
+        })
+    }
+
+    #[test]
+    fn stanzas_from_other_nodes_are_checked() {
+        let ok = "<message from='a@x.example/r' to='b@x.example/s'><body>hi</body></message>";
+        assert_eq!(p("b@x.example", ok).as_deref(), Some("b@x.example/s"));
+        assert_eq!(p("b@x.example/s", ok).as_deref(), Some("b@x.example/s"));
+        // Routed to another account than the stanza says, or a domain not served.
+        assert!(p("c@x.example", ok).is_none());
+        let other = "<message from='a@x.example/r' to='b@y.example'/>";
+        assert!(p("b@y.example", other).is_none());
+        // No from, no node, not a client stanza, not XML, two stanzas' worth of bytes.
+        assert!(p("b@x.example", "<message to='b@x.example'/>").is_none());
+        assert!(
+            p("x.example", "<iq from='a@x.example' to='x.example' type='get' id='1'/>").is_none()
+        );
+        assert!(p("b@x.example", "<foo from='a@x.example' to='b@x.example'/>").is_none());
+        let wrong_ns = "<message xmlns='jabber:server' from='a@x.example' to='b@x.example'/>";
+        assert!(p("b@x.example", wrong_ns).is_none());
+        assert!(p("b@x.example", "<message from='a@x.example' to='b@x.example'>").is_none());
+        assert!(p("b@x.example", "not xml").is_none());
+        let big = format!(
+            "<message from='a@x.example' to='b@x.example'><body>{}</body></message>",
+            "x".repeat(2100)
+        );
+        assert!(p("b@x.example", &big).is_none());
     }
 }

@@ -31,3 +31,18 @@ pub(crate) async fn relay(server: &ServerRef, mut stanza: Element, to: &Addr) {
             bytes = stanza.children.len());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_found_and_removed() {
+        let mut m = Element::new("message", "jabber:client")
+            .with_child(Element::new("body", "jabber:client"))
+            .with_child(Element::new("relay", NS_RELAY));
+        assert!(take_mark(&mut m));
+        assert_eq!(m.children.len(), 1);
+        assert!(!take_mark(&mut m));
+    }
+}

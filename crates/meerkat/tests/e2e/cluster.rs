@@ -389,6 +389,16 @@ async fn own_resources_carbons_and_archive_across_nodes() {
     assert_eq!(archive_bodies(&mut alice3, 2).await, ["full", "bare"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(archive_bodies(&mut bob2, 2).await, ["full", "bare"], "archived twice?");
+
+    // RFC 6121 §4.5.2 across nodes: the user's other resource learns this one went away.
+    bob2.close().await;
+    let from = b.full("two");
+    let p = bob1
+        .recv_where("unavailable from bob/two", |e| {
+            e.name == "presence" && e.attr("from") == Some(from.as_str())
+        })
+        .await;
+    assert_eq!(p.attr("type"), Some("unavailable"), "{}", xml(&p));
 }
 
 /// A stopped node (admin `stop`) leaves quickly, and messages to its users go to offline
