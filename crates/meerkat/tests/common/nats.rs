@@ -36,35 +36,37 @@ pub struct Nats {
 impl Nats {
     /// Starts one on a free port and waits until it accepts connections.
     pub fn start() -> Nats {
-        let bin = nats_binary();
         let dir = tempfile::tempdir().expect("temp dir for nats-server");
         for _attempt in 0..3 {
             let port = super::free_port();
-            let log = dir.path().join("nats.log");
-            let mut child = Command::new(&bin)
-                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-l"])
-                .arg(&log)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .current_dir(dir.path())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Nats { child: Some(child), port, dir };
-                }
-                // Exited: most likely the port was taken meanwhile; try another.
-                if child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if let Some(child) = spawn(dir.path(), port) {
+                return Nats { child: Some(child), port, dir };
             }
         }
         let log = std::fs::read_to_string(dir.path().join("nats.log")).unwrap_or_default();
         panic!("nats-server did not start (3 attempts); log:\n{log}");
+    }
+
+    /// Kills the server (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (after [`Nats::kill`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(child) = spawn(self.dir.path(), self.port) {
+                self.child = Some(child);
+                return;
+            }
+            assert!(Instant::now() < deadline, "nats-server did not restart on {}", self.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -75,10 +77,32 @@ impl Nats {
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        self.kill();
+    }
+}
+
+/// Starts `nats-server` on `port`; `None` when it exits or does not listen within 10 s.
+fn spawn(dir: &std::path::Path, port: u16) -> Option<Child> {
+    let bin = nats_binary();
+    let mut child = Command::new(&bin)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-l"])
+        .arg(dir.join("nats.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .current_dir(dir)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(child);
         }
+        if child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

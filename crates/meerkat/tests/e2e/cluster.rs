@@ -459,3 +459,59 @@ async fn cluster_with_sqlite_is_refused() {
         out.describe()
     );
 }
+
+/// NATS restarts under running nodes: while it is down, messages to users on other nodes are
+/// stored offline (never lost) and local delivery goes on; once the nodes have reconnected
+/// (and re-subscribed), messages flow between nodes again.
+#[tokio::test]
+async fn nats_restart_stores_meanwhile_and_routing_resumes() {
+    let mut cluster = ClusterFixture::start(2).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let c = cluster.node(1).new_user("carol").await;
+    let mut alice = cluster.node(1).login(&a, "one").await;
+    let mut bob = cluster.node(2).login(&b, "two").await;
+    let mut carol = cluster.node(1).login(&c, "one").await;
+    alice.send(&chat(&b.full("two"), "n0", "before")).await;
+    recv_body(&mut bob, "before").await;
+
+    cluster.nats.kill();
+    alice.send(&chat(&c.bare(), "n1", "local meanwhile")).await;
+    recv_body(&mut carol, "local meanwhile").await;
+    alice.send(&chat(&b.bare(), "n2", "while down")).await;
+    alice
+        .expect_none("an error for a stored message", Duration::from_millis(2500), |e| {
+            e.attr("type") == Some("error")
+        })
+        .await;
+
+    cluster.nats.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    for node in 1..=2 {
+        while cluster.metric(node, "meerkat_cluster_connected").await != 1.0 {
+            assert!(std::time::Instant::now() < deadline, "node {node} did not reconnect");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Re-subscription follows the reconnection: retry the first message until it arrives.
+    let mut arrived = false;
+    for i in 0..30 {
+        alice.send(&chat(&b.full("two"), &format!("r{i}"), "after restart")).await;
+        if bob
+            .try_recv_where(Duration::from_millis(300), |e| {
+                body(e).as_deref() == Some("after restart")
+            })
+            .await
+            .is_some()
+        {
+            arrived = true;
+            break;
+        }
+    }
+    assert!(arrived, "no message between nodes after NATS came back");
+    // What was sent while NATS was down is in bob's offline store.
+    bob.close().await;
+    let mut bob = cluster.node(2).login(&b, "again").await;
+    let m = recv_body(&mut bob, "while down").await;
+    assert!(m.get_child("delay", ns::DELAY).is_some(), "{}", xml(&m));
+}
