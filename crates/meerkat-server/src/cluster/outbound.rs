@@ -116,6 +116,16 @@ pub(crate) async fn plan(
     let Some(remote) = c.views.remote(bare, c.node_name()) else {
         return Some((stanza, None));
     };
+    // A bare-JID message is the elected node's: it relays it to the others after archiving.
+    if stanza.name == "message" && to.resource.is_none() {
+        if remote.elected {
+            return Some((stanza, Some(remote)));
+        }
+        return match c.outbox.send(stanza, to, Mode::Shared { elected: false }).await {
+            Ok(()) => None,
+            Err(stanza) => Some((stanza, None)),
+        };
+    }
     let local_target =
         to.resource.as_ref().is_some_and(|r| sessions.iter().any(|e| &e.resource == r));
     // A message to a local full JID still concerns the other nodes: their resources may want

@@ -227,6 +227,19 @@ async fn bare_jid_message_goes_to_highest_priority_across_nodes() {
     assert_eq!(m.attr("from"), Some(a.full("three").as_str()), "{}", xml(&m));
     low.expect_no_message(Duration::from_millis(500)).await;
 
+    // From a node that holds one of bob's resources itself: node 1 (elected for bob, it
+    // relays) and node 2 (it hands the message to node 1 first).
+    let c = cluster.node(1).new_user("carol").await;
+    for node in [1, 2] {
+        let mut sender = cluster.node(node).login(&c, &format!("n{node}")).await;
+        let text = format!("from node {node}");
+        sender.send(&chat(&b.bare(), "p", &text)).await;
+        let m = recv_body(&mut high, &text).await;
+        assert_eq!(m.attr("from"), Some(c.full(&format!("n{node}")).as_str()), "{}", xml(&m));
+        low.expect_no_message(Duration::from_millis(400)).await;
+        sender.close().await;
+    }
+
     // Equal priorities: both get it, each once.
     low.presence(5).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
