@@ -1,8 +1,9 @@
-//! Messages to the bare JID of an account whose resources sit on several nodes: the node
+//! Stanzas to the bare JID of an account whose resources sit on several nodes: the node
 //! elected for the account archives the message (one stanza-id for every copy), applies the
 //! fallback rules, delivers to its own winners and relays the stamped message to the other
 //! holders, marked so that they only deliver to their own winners (RFC 6121 §8.5.2 over the
-//! merged view) instead of handling it again.
+//! merged view) instead of handling it again. Subscription requests are relayed the same way
+//! (the elected node updates the roster; the others only deliver them).
 //!
 //! The mark is an element of a namespace of ours; it is trusted only on stanzas from the
 //! cluster and removed from everything else, so a client cannot forge it.
@@ -22,10 +23,15 @@ pub(crate) fn take_mark(stanza: &mut Element) -> bool {
     stanza.children.len() != before
 }
 
+/// Marks a stanza as relayed by the node that handled it for the account.
+pub(crate) fn mark(stanza: &mut Element) {
+    stanza.children.push(Node::Element(Element::new("relay", NS_RELAY)));
+}
+
 /// Sends `stanza` (already archived and stamped here) to the other holders of `to`'s account.
 pub(crate) async fn relay(server: &ServerRef, mut stanza: Element, to: &Addr) {
     let Some(c) = server.cluster() else { return };
-    stanza.children.push(Node::Element(Element::new("relay", NS_RELAY)));
+    mark(&mut stanza);
     if let Err(stanza) = c.outbox.send(stanza, to, Mode::Relay).await {
         tracing::debug!(what = "cluster_relay_dropped", reason = "node stopping", to = %to.full(),
             bytes = stanza.children.len());

@@ -501,6 +501,12 @@ async fn inbound_subscription(
         // §3.1.3). The price is a rare duplicate request, which clients ignore.
         let now = server.sessions.resources(&me_bare);
         deliver_to_available(server, &fwd, &now);
+        if server.cluster.is_some() {
+            // The account's resources on other nodes: their nodes only deliver it.
+            let mut copy = fwd.clone();
+            crate::cluster::mark(&mut copy);
+            crate::cluster::to_own_resources(server, &me_bare, copy);
+        }
     }
     if let Some(reply) = inb.auto_reply {
         router::route(server, presence(&me_bare, &sender, Some(kind_name(reply)))).await;

@@ -33,18 +33,21 @@ pub(crate) async fn route_local_from(
     let mut stanza = stanza;
     // Only another node may mark a message as relayed (see `cluster::relay`).
     let relayed = server.cluster.is_some()
-        && stanza.name == "message"
+        && matches!(stanza.name.as_str(), "message" | "presence")
         && crate::cluster::take_mark(&mut stanza)
         && origin == Origin::Cluster;
-    if origin == Origin::Cluster
-        && stanza.name == "message"
-        && modules::carbons::is_carbon(&stanza)
-        && stanza.attr("from") == Some(bare.as_str())
-    {
-        // Only servers make carbons (clients' are refused at the edge): a `sent` copy from
-        // the user's resource on another node.
-        modules::carbons::deliver_remote_sent(server, &bare, &stanza);
-        return;
+    if origin == Origin::Cluster && stanza.attr("from") == Some(bare.as_str()) {
+        // From the account to itself through the cluster: only nodes make these (clients'
+        // carbons are refused at the edge, their IQs to their own account never routed).
+        if stanza.name == "message" && modules::carbons::is_carbon(&stanza) {
+            // A `sent` copy from the user's resource on another node.
+            modules::carbons::deliver_remote_sent(server, &bare, &stanza);
+            return;
+        }
+        if stanza.name == "iq" && stanza.attr("type") == Some("set") {
+            modules::roster::deliver_remote_push(server, &bare, &stanza);
+            return;
+        }
     }
     let (mut stanza, remote) = match server.cluster() {
         None => (stanza, None),
@@ -162,8 +165,12 @@ async fn full_jid_offline(server: &ServerRef, stanza: Element, ctx: &Ctx<'_>) {
 async fn to_bare(server: &ServerRef, stanza: Element, ctx: &Ctx<'_>) {
     let (node, domain, sessions) = (ctx.node, ctx.domain, ctx.sessions);
     let kind = stanza_type(&stanza).to_owned();
-    // Every holder delivers to its own available resources; the rest is the elected node's.
-    if stanza.name == "presence" && matches!(kind.as_str(), "available" | "unavailable") {
+    // Every holder delivers to its own available resources; the rest is the elected node's
+    // (which relays subscription requests for delivery).
+    let relayed_presence = ctx.relayed && stanza.name == "presence";
+    if relayed_presence
+        || (stanza.name == "presence" && matches!(kind.as_str(), "available" | "unavailable"))
+    {
         deliver_to_available(server, &stanza, sessions);
         return;
     }

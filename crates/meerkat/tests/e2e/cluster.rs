@@ -528,3 +528,43 @@ async fn nats_restart_stores_meanwhile_and_routing_resumes() {
     let m = recv_body(&mut bob, "while down").await;
     assert!(m.get_child("delay", ns::DELAY).is_some(), "{}", xml(&m));
 }
+
+/// An account with resources on two nodes: a subscription request reaches both, and the
+/// roster push after one resource approves reaches the other (RFC 6121 §2.1.6, §3.1.3).
+#[tokio::test]
+async fn subscription_request_and_roster_pushes_reach_every_node_of_the_account() {
+    let cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let mut bob1 = cluster.node(1).login(&b, "one").await;
+    let mut bob2 = cluster.node(2).login(&b, "two").await;
+    for c in [&mut bob1, &mut bob2] {
+        c.iq_result("get", None, &format!("<query xmlns='{}'/>", ns::ROSTER)).await;
+    }
+    bob1.recv_presence_from(&b.full("two")).await;
+    let mut alice = cluster.node(3).login(&a, "three").await;
+
+    alice.send(&format!("<presence to='{}' type='subscribe'/>", b.bare())).await;
+    for c in [&mut bob1, &mut bob2] {
+        let req = c.recv_where("the subscription request", presence_of_type("subscribe")).await;
+        assert_eq!(req.attr("from"), Some(a.bare().as_str()), "{}", xml(&req));
+    }
+    bob2.send(&format!("<presence to='{}' type='subscribed'/>", a.bare())).await;
+    let is_push_for = |e: &Element| {
+        e.name == "iq"
+            && e.attr("type") == Some("set")
+            && e.get_child("query", ns::ROSTER)
+                .and_then(|q| q.get_child("item", ns::ROSTER))
+                .is_some_and(|i| {
+                    i.attr("jid") == Some(a.bare().as_str())
+                        && i.attr("subscription") == Some("from")
+                })
+    };
+    let push = bob1.recv_where("the roster push (from) on node 1", is_push_for).await;
+    assert_eq!(push.attr("to"), Some(b.full("one").as_str()), "{}", xml(&push));
+    assert!(matches!(push.attr("from"), None), "{}", xml(&push));
+    bob1.reply_result(&push).await;
+    bob2.recv_where("the roster push (from) on node 2", is_push_for).await;
+    let ok = alice.recv_where("subscribed", presence_of_type("subscribed")).await;
+    assert_eq!(ok.attr("from"), Some(b.bare().as_str()), "{}", xml(&ok));
+}
