@@ -7,7 +7,23 @@ use super::ClusterNode;
 use crate::modules::Me;
 use crate::server::ServerRef;
 use meerkat_cluster::AccountState;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Longest a bind, presence change or unbind waits on the NATS client: during an outage its
+/// buffer fills and publishing waits; the session goes on without telling the cluster (other
+/// nodes then store stanzas for it offline, as for any unreachable node).
+const CALL_LIMIT: Duration = Duration::from_secs(1);
+
+/// `f` within [`CALL_LIMIT`]; a timeout is reported as an error string.
+pub(super) async fn limited<T, E: std::fmt::Display>(
+    f: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CALL_LIMIT, f).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("NATS client busy (timed out)".into()),
+    }
+}
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -24,15 +40,15 @@ pub async fn on_bind(server: &ServerRef, me: &Me) {
     let Some(c) = server.cluster() else { return };
     let bound_at = now_ms();
     let first = c.views.bind_local(&me.bare, me.sid, &me.resource, bound_at);
-    if let Err(e) = c.subscribe_account(&me.bare).await {
+    if let Err(e) = limited(c.subscribe_account(&me.bare)).await {
         // NATS is down: stanzas from other nodes go to offline storage until it is back.
         tracing::warn!(what = "cluster_subscribe_failed", jid = %me.full(), error = %e);
     }
     let shared = c.views.must_publish(&me.bare);
     let published = if first {
-        c.publish_hello(state(server, c, &me.bare)).await
+        limited(c.publish_hello(state(server, c, &me.bare))).await
     } else if shared {
-        c.publish_state(state(server, c, &me.bare)).await
+        limited(c.publish_state(state(server, c, &me.bare))).await
     } else {
         Ok(())
     };
@@ -42,12 +58,13 @@ pub async fn on_bind(server: &ServerRef, me: &Me) {
     // Only a node holding the account can hold the same full JID: when the view says no other
     // node does, there is nobody to tell.
     if first || shared {
-        if let Err(e) = c.kick(&me.full(), bound_at).await {
+        if let Err(e) = limited(c.kick(&me.full(), bound_at)).await {
             tracing::warn!(what = "cluster_kick_not_sent", jid = %me.full(), error = %e);
         }
     }
-    if first {
-        if let Err(e) = c.flush().await {
+    // While disconnected there is nothing to flush to: do not make the bind wait.
+    if first && c.is_connected() {
+        if let Err(e) = limited(c.flush()).await {
             tracing::debug!(what = "cluster_flush_failed", error = %e);
         }
     }
@@ -59,7 +76,7 @@ pub async fn on_presence_change(server: &ServerRef, me: &Me) {
     if !c.views.must_publish(&me.bare) {
         return;
     }
-    if let Err(e) = c.publish_state(state(server, c, &me.bare)).await {
+    if let Err(e) = limited(c.publish_state(state(server, c, &me.bare))).await {
         tracing::warn!(what = "cluster_state_not_sent", jid = %me.full(), error = %e);
     }
 }
@@ -70,7 +87,7 @@ pub async fn on_unbind(server: &ServerRef, me: &Me) {
     let Some(c) = server.cluster() else { return };
     let Some(shared) = c.views.unbind_local(&me.bare, me.sid) else { return };
     if shared {
-        if let Err(e) = c.publish_state(state(server, c, &me.bare)).await {
+        if let Err(e) = limited(c.publish_state(state(server, c, &me.bare))).await {
             tracing::warn!(what = "cluster_state_not_sent", jid = %me.full(), error = %e);
         }
     }

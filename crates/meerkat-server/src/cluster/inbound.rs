@@ -93,7 +93,7 @@ async fn answer_hello(server: &ServerRef, cluster: &ClusterNode, bare: &str) {
         account: bare.to_owned(),
         resources: cluster.views.local_state(bare, &sessions),
     };
-    if let Err(e) = cluster.publish_state(state).await {
+    if let Err(e) = super::bind::limited(cluster.publish_state(state)).await {
         tracing::warn!(what = "cluster_state_not_sent", error = %e);
     }
 }

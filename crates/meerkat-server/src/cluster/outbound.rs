@@ -14,6 +14,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use meerkat_cluster::{ClusterError, Delivery};
 use meerkat_proto::ns;
 use meerkat_xml::Element;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Stanzas waiting for the outbox task; when full, senders wait (back-pressure on the
@@ -144,7 +145,12 @@ pub(crate) async fn plan(
 /// Starts the outbox task.
 pub fn spawn(server: &ServerRef, cluster: &ClusterRef, rx: OutboxRx, workers: Workers) {
     let stop = server.shutdown.clone();
-    server.tasks.spawn(run(cluster.clone(), rx.0, workers, stop));
+    // `send_stanza` bounds the wait for the acknowledgement, not the hand-over to the NATS
+    // client, which waits while a long outage fills the client's buffer: bound both, so the
+    // outbox (and the sessions behind it) never hangs.
+    let limit = Duration::from_millis(server.config.cluster.request_timeout_ms)
+        .saturating_add(Duration::from_secs(1));
+    server.tasks.spawn(run(cluster.clone(), rx.0, workers, stop, limit));
 }
 
 async fn run(
@@ -152,6 +158,7 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     workers: Workers,
     stop: tokio_util::sync::CancellationToken,
+    limit: Duration,
 ) {
     let mut in_flight = FuturesUnordered::new();
     let mut stopping = false;
@@ -169,7 +176,9 @@ async fn run(
                 // Pushed futures are first polled in push order and `send_stanza` writes to
                 // the NATS connection at its first poll: stanzas leave in the order sent.
                 in_flight.push(async move {
-                    let d = t.send_stanza(&job.to.full(), job.xml.clone()).await;
+                    let to = job.to.full();
+                    let send = t.send_stanza(&to, job.xml.clone());
+                    let d = tokio::time::timeout(limit, send).await.unwrap_or(Ok(Delivery::TimedOut));
                     (job, d)
                 });
             }

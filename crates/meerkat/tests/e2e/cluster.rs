@@ -498,6 +498,12 @@ async fn nats_restart_stores_meanwhile_and_routing_resumes() {
         })
         .await;
 
+    // A login during the outage is not held up by the cluster.
+    let d = cluster.node(1).new_user("dave").await;
+    let started = std::time::Instant::now();
+    let mut dave = cluster.node(2).login(&d, "two").await;
+    assert!(started.elapsed() < Duration::from_secs(5), "login took {:?}", started.elapsed());
+
     cluster.nats.restart();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     for node in 1..=2 {
@@ -522,6 +528,9 @@ async fn nats_restart_stores_meanwhile_and_routing_resumes() {
         }
     }
     assert!(arrived, "no message between nodes after NATS came back");
+    // The account bound during the outage was subscribed once NATS was back.
+    alice.send(&chat(&d.full("two"), "d1", "to dave")).await;
+    recv_body(&mut dave, "to dave").await;
     // What was sent while NATS was down is in bob's offline store.
     bob.close().await;
     let mut bob = cluster.node(2).login(&b, "again").await;
