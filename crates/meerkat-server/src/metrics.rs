@@ -52,6 +52,8 @@ pub struct Metrics {
     pub cluster_fallbacks: Counter,
     /// 1 while the NATS connection is up (cluster mode only).
     pub cluster_connected: Gauge,
+    /// Accounts this node is subscribed to (those with a resource bound here).
+    pub cluster_accounts: Gauge,
 }
 
 const KINDS: [&str; 3] = ["message", "presence", "iq"];
@@ -87,6 +89,7 @@ impl Metrics {
             cluster_received: metrics::counter!("meerkat_cluster_stanzas_received_total"),
             cluster_fallbacks: metrics::counter!("meerkat_cluster_offline_fallbacks_total"),
             cluster_connected: metrics::gauge!("meerkat_cluster_connected"),
+            cluster_accounts: metrics::gauge!("meerkat_cluster_accounts"),
         }
     }
 }
@@ -157,6 +160,10 @@ fn describe() {
         "Stanzas no cluster node took, handled by the offline rules on the sending node"
     );
     metrics::describe_gauge!("meerkat_cluster_connected", "1 while connected to NATS");
+    metrics::describe_gauge!(
+        "meerkat_cluster_accounts",
+        "Accounts with a resource bound here (NATS subscriptions)"
+    );
 }
 
 /// Serves `GET /metrics` until shutdown, and drains histograms periodically.
@@ -182,6 +189,7 @@ pub async fn serve(server: ServerRef, listener: tokio::net::TcpListener, handle:
                 get().sessions.set(s.sessions.len() as f64);
                 if let Some(c) = s.cluster() {
                     get().cluster_connected.set(if c.is_connected() { 1.0 } else { 0.0 });
+                    get().cluster_accounts.set(c.account_count() as f64);
                 }
                 ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
             }

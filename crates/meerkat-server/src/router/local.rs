@@ -171,7 +171,19 @@ async fn to_bare(server: &ServerRef, stanza: Element, ctx: &Ctx<'_>) {
     if relayed_presence
         || (stanza.name == "presence" && matches!(kind.as_str(), "available" | "unavailable"))
     {
-        deliver_to_available(server, &stanza, sessions);
+        let bare = format!("{node}@{domain}");
+        let own = stanza.attr("from").and_then(Addr::parse).is_some_and(|f| f.bare() == bare);
+        if own && !relayed_presence && server.cluster.is_some() {
+            // The user's resource on another node: addressed to each resource, as the node
+            // holding it does for its own (RFC 6121 §4.2.2).
+            for e in sessions.iter().filter(|e| e.presence.is_some()) {
+                let mut p = stanza.clone();
+                p.set_attr("to", format!("{bare}/{}", e.resource));
+                let _ = server.deliver(e, p);
+            }
+        } else {
+            deliver_to_available(server, &stanza, sessions);
+        }
         return;
     }
     if stanza.name == "presence" && kind == "probe" {

@@ -79,6 +79,7 @@ async fn messages_and_iq_between_nodes() {
     assert!(e.get_child("service-unavailable", ns::STANZAS).is_some(), "{}", xml(&r));
 
     assert_eq!(cluster.metric(1, "meerkat_cluster_connected").await, 1.0);
+    assert_eq!(cluster.metric(2, "meerkat_cluster_accounts").await, 1.0);
     assert!(cluster.metric(1, "meerkat_cluster_stanzas_sent_total").await >= 23.0);
     assert!(cluster.metric(2, "meerkat_cluster_stanzas_received_total").await >= 23.0);
 }
@@ -365,8 +366,10 @@ async fn own_resources_carbons_and_archive_across_nodes() {
     // RFC 6121 §4.2.2 across nodes: each resource learns the other's presence.
     let p = bob1.recv_presence_from(&b.full("two")).await;
     assert_eq!(p.attr("type"), None, "{}", xml(&p));
+    assert_eq!(p.attr("to"), Some(b.full("one").as_str()), "{}", xml(&p));
     let p = bob2.recv_presence_from(&b.full("one")).await;
     assert_eq!(p.attr("type"), None, "{}", xml(&p));
+    assert_eq!(p.attr("to"), Some(b.full("two").as_str()), "{}", xml(&p));
 
     let mut alice3 = cluster.node(3).login(&a, "three").await;
     enable_carbons(&mut alice3).await;
