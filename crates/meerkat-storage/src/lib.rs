@@ -1,6 +1,7 @@
 //! Persistent data behind one trait per data kind.
 //!
 //! # Layout
+//! - [`cluster`]: member nodes and their bound sessions (PostgreSQL only).
 //! - [`users`], [`roster`], [`offline`], [`last`], [`archive`], [`pubsub`], [`blocking`],
 //!   [`vcard`], [`private`]: the traits and their plain data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
@@ -17,6 +18,7 @@
 
 pub mod archive;
 pub mod blocking;
+pub mod cluster;
 mod codec;
 pub mod last;
 pub mod offline;
@@ -34,6 +36,7 @@ use std::sync::Arc;
 
 pub use archive::{ArchivePrefs, ArchiveStore, ArchivedMessage, DefaultMode, IdSlot};
 pub use blocking::BlockingStore;
+pub use cluster::{ClusterNodeRow, ClusterStore, Incarnations};
 pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use private::PrivateStore;
@@ -82,6 +85,8 @@ pub struct Storage {
     pub pubsub: Arc<dyn PubsubStore>,
     /// Blocklists (XEP-0191), vCards (XEP-0054) and private XML (XEP-0049).
     pub misc: MiscStores,
+    /// Cluster membership rows (PostgreSQL only; SQLite answers "cluster needs PostgreSQL").
+    pub cluster: Arc<dyn ClusterStore>,
 }
 
 /// The stores of blocking, vCards and private XML, grouped so the [`Storage`] bundle grows by

@@ -44,6 +44,7 @@
 
 mod archive;
 mod blocking;
+mod cluster;
 mod last;
 mod offline;
 mod private;
@@ -225,7 +226,12 @@ impl PgStore {
             last: store.clone(),
             archive: store.clone(),
             pubsub: store.clone(),
-            misc: MiscStores { blocking: store.clone(), vcard: store.clone(), private: store },
+            misc: MiscStores {
+                blocking: store.clone(),
+                vcard: store.clone(),
+                private: store.clone(),
+            },
+            cluster: store,
         }
     }
 

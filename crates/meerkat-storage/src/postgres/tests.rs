@@ -60,6 +60,9 @@ conformance!(
     vcard_crud,
     private_crud,
     misc_remove_cascades,
+    cluster_nodes_and_sessions,
+    cluster_claims,
+    cluster_one_claimer,
 );
 
 /// The whole suite twice on one database, as a server's data accumulates.

@@ -82,6 +82,7 @@ pub async fn open(path: &Path) -> Result<Storage> {
         archive: store.clone(),
         pubsub: store,
         misc,
+        cluster: Arc::new(crate::cluster::NoCluster),
     })
 }
 

@@ -272,5 +272,16 @@ fn storage_of(store: &SqliteStore) -> Storage {
         archive: store.clone(),
         pubsub: store,
         misc,
+        cluster: std::sync::Arc::new(crate::cluster::NoCluster),
     }
+}
+
+/// SQLite cannot hold cluster rows: every call says the cluster needs PostgreSQL.
+#[tokio::test]
+async fn cluster_store_needs_postgres() {
+    let (_dir, storage) = temp_storage().await;
+    let e = storage.cluster.register_node("n", "127.0.0.1:1", 1).await.expect_err("refused");
+    assert!(e.to_string().contains("cluster needs PostgreSQL"), "{e}");
+    assert!(storage.cluster.nodes().await.is_err());
+    assert!(storage.cluster.add_session("n", "a@h/r", 1).await.is_err());
 }

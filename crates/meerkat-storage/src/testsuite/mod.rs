@@ -10,6 +10,7 @@
 //! crates' tests, such as a future backend in another crate or the server's, can run it too.
 
 mod archive;
+mod cluster;
 mod last;
 mod misc;
 mod offline;
@@ -22,6 +23,7 @@ pub use archive::{
     archive_append_and_query, archive_filters, archive_paging, archive_prefs,
     archive_removed_with_user,
 };
+pub use cluster::{cluster_claims, cluster_nodes_and_sessions, cluster_one_claimer};
 pub use last::last_activity;
 pub use misc::{blocking_crud, misc_remove_cascades, private_crud, vcard_crud};
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
