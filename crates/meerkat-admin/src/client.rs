@@ -6,9 +6,10 @@
 //! exit code 3), a wrong token, a refused operation, and anything else.
 
 use crate::http::{
-    ErrorBody, KickRequest, KickResponse, PasswordRequest, RegisterRequest, API_PREFIX,
+    ErrorBody, KickRequest, KickResponse, PasswordRequest, RegisterRequest, RemoveNodeRequest,
+    API_PREFIX,
 };
-use crate::{AdminError, NodeStatus};
+use crate::{AdminError, ClusterSettings, ClusterStatus, NodeStatus, RemovedNode};
 use serde::de::DeserializeOwned;
 use std::io;
 use std::net::SocketAddr;
@@ -120,6 +121,27 @@ impl Client {
     /// `POST /stop`: asks the node to stop gracefully; returns once the node has accepted.
     pub fn stop(&self) -> Result<(), ClientError> {
         self.call(Method::POST, "/stop", None).map(drop)
+    }
+
+    /// `GET /cluster/status`: running and stopped members.
+    pub fn cluster_status(&self) -> Result<ClusterStatus, ClientError> {
+        read_json(self.call(Method::GET, "/cluster/status", None)?)
+    }
+
+    /// `GET /cluster/settings`: what a joining node adopts.
+    pub fn cluster_settings(&self) -> Result<ClusterSettings, ClientError> {
+        read_json(self.call(Method::GET, "/cluster/settings", None)?)
+    }
+
+    /// `POST /leave_cluster`: the node deletes its membership at its next stop.
+    pub fn leave_cluster(&self) -> Result<(), ClientError> {
+        self.call(Method::POST, "/leave_cluster", None).map(drop)
+    }
+
+    /// `POST /cluster/remove`: removes a stopped member.
+    pub fn remove_node(&self, node: &str) -> Result<RemovedNode, ClientError> {
+        let body = RemoveNodeRequest { node: node.to_string() };
+        read_json(self.call(Method::POST, "/cluster/remove", json(&body)?)?)
     }
 
     /// Sends one request; returns the response if its status is a success.

@@ -11,9 +11,16 @@
 //! | `GET /sessions`                     |                             | 200 `["alice@h/res", ...]`  |
 //! | `POST /kick`                        | [`KickRequest`]             | 200 [`KickResponse`]        |
 //! | `POST /stop`                        |                             | 202, empty                  |
+//! | `GET /cluster/status`               |                             | 200 [`ClusterStatus`]       |
+//! | `GET /cluster/settings`             |                             | 200 [`ClusterSettings`]     |
+//! | `POST /cluster/remove`              | [`RemoveNodeRequest`]       | 200 [`RemovedNode`]         |
+//! | `POST /leave_cluster`               |                             | 204 (admin token only)      |
 //!
 //! Every request must carry `Authorization: Bearer <token>` (the token of
-//! [`crate::token`]); anything else gets 401, before any body is read. The token comparison runs
+//! [`crate::token`]); anything else gets 401, before any body is read. The `/cluster/…`
+//! endpoints also accept the cluster token ([`Tokens::cluster`], derived from the cluster
+//! secret), so another member or a joining node can call them: the cluster secret is the
+//! Erlang cookie's analogue. The token comparison runs
 //! in constant time so response timing does not reveal how much of a guess was right.
 //!
 //! Failures answer with an [`ErrorBody`]: [`AdminError::NotFound`] gives 404,
@@ -23,7 +30,7 @@
 //!
 //! Passwords and the token are never logged; operations are logged at info with user and host.
 
-use crate::{AdminError, AdminOps, NodeStatus};
+use crate::{AdminError, AdminOps, ClusterSettings, ClusterStatus, NodeStatus, RemovedNode};
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -99,6 +106,29 @@ pub struct KickResponse {
     pub kicked: usize,
 }
 
+/// Body of `POST /api/v1/cluster/remove`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveNodeRequest {
+    /// Name of the stopped member.
+    pub node: String,
+}
+
+/// The bearer tokens a node accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    /// This node's admin token (every endpoint).
+    pub admin: String,
+    /// The cluster token (the `/cluster/…` endpoints only); `None` on a standalone node.
+    pub cluster: Option<String>,
+}
+
+impl From<String> for Tokens {
+    fn from(admin: String) -> Self {
+        Tokens { admin, cluster: None }
+    }
+}
+
 /// Body of every error answer except 401.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -117,7 +147,7 @@ pub struct UnauthorizedBody {
 
 /// Builds the router serving [`AdminOps`] under [`API_PREFIX`], requiring `token` on every
 /// request. An empty `token` refuses every request, as no caller could have meant it.
-pub fn router(ops: Arc<dyn AdminOps>, token: String) -> Router {
+pub fn router(ops: Arc<dyn AdminOps>, tokens: impl Into<Tokens>) -> Router {
     let api = Router::new()
         .route("/status", get(status))
         .route("/users", post(register))
@@ -126,14 +156,18 @@ pub fn router(ops: Arc<dyn AdminOps>, token: String) -> Router {
         .route("/users/{host}/{user}/password", put(change_password))
         .route("/sessions", get(sessions))
         .route("/kick", post(kick))
-        .route("/stop", post(stop));
+        .route("/stop", post(stop))
+        .route("/cluster/status", get(cluster_status))
+        .route("/cluster/settings", get(cluster_settings))
+        .route("/cluster/remove", post(remove_node))
+        .route("/leave_cluster", post(leave_cluster));
     Router::new()
         .nest(API_PREFIX, api)
         .fallback(no_such_endpoint)
         .with_state(ops)
         // The token check wraps everything, the fallback included, so an unauthenticated caller
         // cannot even learn which paths exist.
-        .layer(middleware::from_fn_with_state(Arc::<str>::from(token), require_token))
+        .layer(middleware::from_fn_with_state(Arc::new(tokens.into()), require_token))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -142,19 +176,26 @@ pub fn router(ops: Arc<dyn AdminOps>, token: String) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ops: Arc<dyn AdminOps>,
-    token: String,
+    tokens: impl Into<Tokens>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(what = "admin_api_listening", %addr, "admin API listening on {addr}");
-    axum::serve(listener, router(ops, token)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(ops, tokens)).with_graceful_shutdown(shutdown).await?;
     tracing::info!(what = "admin_api_stopped", %addr, "admin API stopped");
     Ok(())
 }
 
 /// Refuses requests without the right bearer token with 401.
-async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
-    if bearer_matches(request.headers(), &token) {
+async fn require_token(
+    State(tokens): State<Arc<Tokens>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let cluster_path = request.uri().path().starts_with(&format!("{API_PREFIX}/cluster/"));
+    let cluster_ok = cluster_path
+        && tokens.cluster.as_deref().is_some_and(|t| bearer_matches(request.headers(), t));
+    if cluster_ok || bearer_matches(request.headers(), &tokens.admin) {
         return next.run(request).await;
     }
     // Path only: the header itself may hold a near-miss of the token.
@@ -309,6 +350,36 @@ async fn stop(State(ops): Ops) -> StatusCode {
     tracing::info!(what = "admin_stop", "stop requested through the admin API");
     ops.stop().await;
     StatusCode::ACCEPTED
+}
+
+/// Serves `GET /cluster/status`.
+async fn cluster_status(State(ops): Ops) -> Result<Json<ClusterStatus>, ApiError> {
+    Ok(Json(ops.cluster_status().await?))
+}
+
+/// Serves `GET /cluster/settings`: what a joining node adopts.
+async fn cluster_settings(State(ops): Ops) -> Result<Json<ClusterSettings>, ApiError> {
+    let settings = ops.cluster_settings().await?;
+    tracing::info!(what = "admin_cluster_settings", "cluster settings handed out");
+    Ok(Json(settings))
+}
+
+/// Serves `POST /cluster/remove`: removes a stopped member.
+async fn remove_node(
+    State(ops): Ops,
+    body: Result<Json<RemoveNodeRequest>, JsonRejection>,
+) -> Result<Json<RemovedNode>, ApiError> {
+    let Json(request) = body?;
+    let removed = ops.remove_node(&request.node).await?;
+    tracing::info!(what = "admin_remove_node", node = %removed.node, sessions = removed.sessions);
+    Ok(Json(removed))
+}
+
+/// Serves `POST /leave_cluster` (outside `/cluster/`: only the node's own admin may ask).
+async fn leave_cluster(State(ops): Ops) -> Result<StatusCode, ApiError> {
+    ops.leave_cluster().await?;
+    tracing::info!(what = "admin_leave_cluster", "node leaves the cluster at its next stop");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Answers unknown paths with a JSON 404.

@@ -52,6 +52,46 @@ pub struct NodeStatus {
     pub pid: u32,
 }
 
+/// What `meerkat cluster_status` shows: members by state, names sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// Cluster name.
+    pub cluster: String,
+    /// The node that answered.
+    pub node: String,
+    /// Members whose heartbeats arrive.
+    pub running: Vec<String>,
+    /// Members (rows in the shared database) without heartbeats.
+    pub stopped: Vec<String>,
+}
+
+/// What a node joining the cluster adopts, from a member's `GET /cluster/settings`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSettings {
+    /// The member that answered.
+    pub node: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// NATS URLs.
+    pub nats_urls: Vec<String>,
+    /// PostgreSQL URL of the shared storage (a password stays in each node's own
+    /// `postgres_password_file`).
+    pub postgres_url: String,
+}
+
+/// Result of removing a dead node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedNode {
+    /// The node removed.
+    pub node: String,
+    /// Its sessions cleaned up by this call (unavailable presence sent on their behalf).
+    pub sessions: usize,
+}
+
+fn not_clustered() -> AdminError {
+    AdminError::BadRequest("this node is not a cluster member ([cluster] enabled = false)".into())
+}
+
 /// The admin operations a running node offers.
 #[async_trait::async_trait]
 pub trait AdminOps: Send + Sync + 'static {
@@ -76,4 +116,21 @@ pub trait AdminOps: Send + Sync + 'static {
     async fn kick(&self, jid: &str, reason: &str) -> Result<usize, AdminError>;
     /// Starts a graceful stop of the node; returns at once.
     async fn stop(&self);
+    /// Running and stopped members.
+    async fn cluster_status(&self) -> Result<ClusterStatus, AdminError> {
+        Err(not_clustered())
+    }
+    /// The settings a joining node adopts.
+    async fn cluster_settings(&self) -> Result<ClusterSettings, AdminError> {
+        Err(not_clustered())
+    }
+    /// Marks this node as leaving: at its next stop it deletes its membership instead of
+    /// being listed as stopped.
+    async fn leave_cluster(&self) -> Result<(), AdminError> {
+        Err(not_clustered())
+    }
+    /// Removes a stopped member: cleans up its sessions and deletes its membership.
+    async fn remove_node(&self, _node: &str) -> Result<RemovedNode, AdminError> {
+        Err(not_clustered())
+    }
 }

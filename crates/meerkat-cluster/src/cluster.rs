@@ -306,6 +306,12 @@ impl Cluster {
         &self.shared().node
     }
 
+    /// Start time of this run (ms since the epoch), as its heartbeats announce it: other
+    /// nodes' `NodeDown` names the run that went down by it.
+    pub fn started_at(&self) -> u64 {
+        self.shared().started_at
+    }
+
     /// Subject names of this cluster.
     pub fn subjects(&self) -> &Subjects {
         &self.shared().subjects

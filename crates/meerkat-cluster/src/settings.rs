@@ -52,6 +52,17 @@ impl Secret {
         Secret::new(trimmed.to_vec()).map_err(|e| format!("{e} ({})", path.display()))
     }
 
+    /// The bearer token the `/cluster/…` admin endpoints accept (64 hex digits): an
+    /// HMAC-SHA-256 of a fixed label under the secret, so the secret itself never travels.
+    pub fn admin_token(&self) -> String {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&self.0) else {
+            return String::new();
+        };
+        mac.update(b"meerkat cluster admin token v1");
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     pub(crate) fn expose(&self) -> &[u8] {
         &self.0
     }

@@ -20,6 +20,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub mod cluster;
+pub mod cluster_state;
 pub mod load;
 pub mod messaging;
 mod misc_modules;

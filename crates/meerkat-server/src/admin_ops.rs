@@ -154,4 +154,20 @@ impl AdminOps for NodeAdmin {
         tracing::info!(what = "stop_requested", via = "admin");
         self.server.shutdown.cancel();
     }
+
+    async fn cluster_status(&self) -> Result<meerkat_admin::ClusterStatus, AdminError> {
+        crate::cluster::operator::status(&self.server).await
+    }
+
+    async fn cluster_settings(&self) -> Result<meerkat_admin::ClusterSettings, AdminError> {
+        crate::cluster::operator::settings(&self.server)
+    }
+
+    async fn leave_cluster(&self) -> Result<(), AdminError> {
+        crate::cluster::membership::leave(&self.server)
+    }
+
+    async fn remove_node(&self, node: &str) -> Result<meerkat_admin::RemovedNode, AdminError> {
+        crate::cluster::operator::remove(&self.server, node).await
+    }
 }

@@ -89,10 +89,12 @@ pub async fn build_with_admin(
         sm_registry: Default::default(),
         misc: Default::default(),
         cluster,
+        membership: Default::default(),
     });
     modules::mam::start(&server);
     if let Some(p) = cluster_pending {
         cluster::spawn(&server, p);
+        cluster::membership::start(&server, &admin_address).await?;
     }
     Ok(server)
 }
@@ -127,6 +129,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("writing admin address in {}", data_dir.display()))?;
     let ops: Arc<dyn meerkat_admin::AdminOps> =
         Arc::new(admin_ops::NodeAdmin { server: server.clone() });
+    let token = cluster::membership::admin_tokens(&server, token)?;
     let stop = server.shutdown.clone();
     server.tasks.spawn(async move {
         let s = stop.clone();
@@ -177,6 +180,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if tokio::time::timeout(DRAIN_TIMEOUT, server.tasks.wait()).await.is_err() {
         tracing::warn!(what = "drain_timeout", "some connections did not close in time");
     }
+    cluster::membership::stop(&server).await;
     tracing::info!(what = "node_stopped");
     Ok(())
 }

@@ -44,6 +44,9 @@ pub struct Server {
     /// The cluster transport and this node's view of accounts shared with other nodes;
     /// `None` on a standalone node (`[cluster] enabled = false`), which then pays nothing.
     pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
+    /// Membership rows in PostgreSQL (this node, its bound sessions) and dead-node cleanup;
+    /// set once at start-up on a cluster member only.
+    pub membership: std::sync::OnceLock<crate::cluster::membership::Membership>,
 }
 
 /// Shared handle.

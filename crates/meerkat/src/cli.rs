@@ -78,6 +78,38 @@ pub enum Command {
         /// Text sent to the kicked client.
         reason: Option<String>,
     },
+    /// Show the cluster's running and stopped nodes.
+    #[command(name = "cluster_status", alias = "cluster-status")]
+    ClusterStatus {
+        /// Print one JSON object (`{"cluster":…,"node":…,"running":[…],"stopped":[…]}`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join the cluster of MEMBER (a running node): adopt its NATS and PostgreSQL settings and
+    /// restart this node in cluster mode. Needs [cluster] secret_file with the cluster secret.
+    #[command(name = "join_cluster", alias = "join-cluster")]
+    JoinCluster {
+        /// The member's admin address (`IP:PORT`), or its node name or host (`name@host`),
+        /// reached on this node's admin port.
+        member: String,
+        /// Do not ask for confirmation.
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+    },
+    /// Leave the cluster joined with join_cluster: restart standalone on local storage.
+    #[command(name = "leave_cluster", alias = "leave-cluster")]
+    LeaveCluster {
+        /// Do not ask for confirmation.
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+    },
+    /// Remove a stopped node from the cluster (run on any running member): its sessions'
+    /// contacts get unavailable presence, its membership is deleted.
+    #[command(name = "remove_from_cluster", alias = "remove-from-cluster")]
+    RemoveFromCluster {
+        /// The node's name.
+        node: String,
+    },
     /// Load and validate the configuration, print "ok".
     #[command(name = "check-config", alias = "check_config")]
     CheckConfig,
@@ -111,6 +143,32 @@ mod tests {
         assert_eq!(cli.config, Some(PathBuf::from("m.toml")));
         let cli = Cli::try_parse_from(["meerkat", "-c", "m.toml", "kick", "a@b"]).expect("parse");
         assert!(matches!(cli.command, Command::Kick { reason: None, .. }));
+    }
+
+    #[test]
+    fn cluster_commands_parse() {
+        let cli =
+            Cli::try_parse_from(["meerkat", "join_cluster", "node1@127.0.0.2"]).expect("parse");
+        assert!(
+            matches!(cli.command, Command::JoinCluster { ref member, force: false } if member == "node1@127.0.0.2")
+        );
+        let cli = Cli::try_parse_from(["meerkat", "join_cluster", "-f", "127.0.0.2:5280"])
+            .expect("parse");
+        assert!(matches!(cli.command, Command::JoinCluster { force: true, .. }));
+        let cli = Cli::try_parse_from(["meerkat", "join-cluster", "m", "--force"]).expect("parse");
+        assert!(matches!(cli.command, Command::JoinCluster { force: true, .. }));
+        assert!(Cli::try_parse_from(["meerkat", "join_cluster"]).is_err());
+        let cli = Cli::try_parse_from(["meerkat", "leave_cluster", "-f"]).expect("parse");
+        assert!(matches!(cli.command, Command::LeaveCluster { force: true }));
+        let cli = Cli::try_parse_from(["meerkat", "leave_cluster"]).expect("parse");
+        assert!(matches!(cli.command, Command::LeaveCluster { force: false }));
+        let cli = Cli::try_parse_from(["meerkat", "remove_from_cluster", "n3"]).expect("parse");
+        assert!(matches!(cli.command, Command::RemoveFromCluster { ref node } if node == "n3"));
+        assert!(Cli::try_parse_from(["meerkat", "remove_from_cluster"]).is_err());
+        let cli = Cli::try_parse_from(["meerkat", "cluster_status", "--json"]).expect("parse");
+        assert!(matches!(cli.command, Command::ClusterStatus { json: true }));
+        let cli = Cli::try_parse_from(["meerkat", "cluster-status"]).expect("parse");
+        assert!(matches!(cli.command, Command::ClusterStatus { json: false }));
     }
 
     #[test]

@@ -166,6 +166,7 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
     };
     server.sessions.bind(&bare, entry);
     crate::cluster::on_bind(server, &me).await;
+    crate::cluster::membership::on_bind(server, me.full()).await;
     crate::modules::blocking::on_bind(server, &me).await;
     let bound = Element::new("bind", ns::BIND)
         .with_child(Element::new("jid", ns::BIND).with_text(me.full()));
@@ -199,6 +200,7 @@ async fn cleanup(
     // After the broadcast, which still reaches the user's resources on other nodes; before
     // re-routing leftovers, which must not find this node subscribed.
     crate::cluster::on_unbind(server, me).await;
+    crate::cluster::membership::on_unbind(server, me).await;
     let last =
         LastActivity { seconds: chrono::Utc::now().timestamp(), status: state.last_status.clone() };
     if let Err(e) = server.storage.last.set_last(&me.host, &me.user, &last).await {

@@ -14,11 +14,16 @@
 //! - `relay.rs`: bare-JID messages to accounts on several nodes, handled once by the elected
 //!   node and relayed, stamped, to the others.
 //! - `inbound.rs`: stanzas, Hello/State and Kick from other nodes.
+//! - [`membership`]: this node's and its sessions' rows in PostgreSQL, and the cleanup after a
+//!   dead node (unavailable presence on behalf of its sessions).
+//! - [`operator`]: `cluster_status`, the settings a joining node adopts, `remove_from_cluster`.
 //!
 //! A standalone node has `Server::cluster == None` and none of this runs.
 
 mod bind;
 mod inbound;
+pub mod membership;
+pub mod operator;
 mod outbound;
 mod own;
 mod relay;

@@ -1,6 +1,7 @@
 //! The commands, and what they share: loading the configuration, finding and calling the
 //! running node's admin API, and turning failures into exit codes.
 
+mod cluster;
 mod config;
 mod live;
 mod sessions;
@@ -58,17 +59,25 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::RegisteredUsers { host } => users::registered_users(&config, &host),
         Command::Sessions => sessions::list(&config),
         Command::Kick { jid, reason } => sessions::kick(&config, &jid, reason.as_deref()),
+        Command::ClusterStatus { json } => cluster::status(&config, json),
+        Command::JoinCluster { member, force } => {
+            cluster::join(&config, config_path, &member, force)
+        }
+        Command::LeaveCluster { force } => cluster::leave(&config, config_path, force),
+        Command::RemoveFromCluster { node } => cluster::remove(&config, &node),
         Command::CheckConfig => config::check(),
         Command::PrintConfig => config::print(&config),
     }
 }
 
-/// Loads and validates the configuration file, or takes the defaults when there is none.
+/// Loads and validates the configuration file, or takes the defaults when there is none, then
+/// applies the cluster state file of `join_cluster` when there is one.
 fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
-    match path {
-        Some(path) => meerkat_config::load_file(path).map_err(|e| Failure::new(e.to_string())),
-        None => Ok(Config::default()),
-    }
+    let config = match path {
+        Some(path) => meerkat_config::load_file(path).map_err(|e| Failure::new(e.to_string()))?,
+        None => Config::default(),
+    };
+    meerkat_config::cluster_state::overlay(config).map_err(|e| Failure::new(e.to_string()))
 }
 
 /// The running node's admin API as the CLI reaches it.

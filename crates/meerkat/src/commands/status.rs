@@ -10,6 +10,12 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let admin = admin(config)?;
     let status = admin.client.status().map_err(|e| admin.failure(e))?;
     print!("{}", render(&status, &admin.client.addr().to_string()));
+    if config.cluster.enabled {
+        match admin.client.cluster_status() {
+            Ok(cluster) => print!("{}", super::cluster::render(&cluster)),
+            Err(e) => println!("cluster:   unknown ({})", admin.failure(e).message),
+        }
+    }
     Ok(())
 }
 

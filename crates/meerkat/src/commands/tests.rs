@@ -242,3 +242,57 @@ fn missing_config_file_fails_naming_it() {
     assert!(f.message.starts_with("/nonexistent/meerkat.toml: "), "{}", f.message);
     assert_eq!(load_config(None).expect("defaults"), Config::default());
 }
+
+#[test]
+fn join_member_addresses() {
+    let mut config = Config::default();
+    config.admin.port = 5280;
+    let addr = |m: &str| cluster::member_addr(m, &config).map_err(|f| f.message);
+    assert_eq!(addr("127.0.0.2:6000"), Ok("127.0.0.2:6000".parse().expect("addr")));
+    assert_eq!(addr("node1@127.0.0.2"), Ok("127.0.0.2:5280".parse().expect("addr")));
+    assert_eq!(addr("127.0.0.3"), Ok("127.0.0.3:5280".parse().expect("addr")));
+    assert_eq!(addr("n@127.0.0.4:7000"), Ok("127.0.0.4:7000".parse().expect("addr")));
+    assert_eq!(addr("[::1]:7000"), Ok("[::1]:7000".parse().expect("addr")));
+    config.admin.port = 0;
+    let e = cluster::member_addr("node1@127.0.0.2", &config).expect_err("no port");
+    assert!(e.message.contains("IP:PORT"), "{}", e.message);
+}
+
+#[test]
+fn only_yes_confirms() {
+    for yes in ["y", "yes\n", " YES \r\n", "Y"] {
+        assert!(cluster::is_yes(yes), "{yes:?}");
+    }
+    for no in ["", "n", "no\n", "yess", "sure"] {
+        assert!(!cluster::is_yes(no), "{no:?}");
+    }
+}
+
+#[test]
+fn cluster_status_lines() {
+    let status = meerkat_admin::ClusterStatus {
+        cluster: "dev".into(),
+        node: "a@h".into(),
+        running: vec!["a@h".into(), "b@h".into()],
+        stopped: vec![],
+    };
+    assert_eq!(
+        cluster::render(&status),
+        "cluster:       dev\nrunning nodes: a@h, b@h\nstopped nodes: none\n"
+    );
+}
+
+#[test]
+fn standalone_node_refuses_cluster_calls() {
+    let node = fake_node();
+    let e = cluster::status(&node.config, false).expect_err("not clustered");
+    assert_eq!(e.code, EXIT_FAILURE);
+    assert!(e.message.contains("not a cluster member"), "{}", e.message);
+}
+
+#[test]
+fn join_without_a_secret_file_is_refused() {
+    let config = Config::default();
+    let e = cluster::join(&config, None, "127.0.0.2:1", true).expect_err("no secret");
+    assert!(e.message.contains("secret_file"), "{}", e.message);
+}
