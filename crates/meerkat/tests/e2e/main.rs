@@ -16,6 +16,7 @@
 //! 10. [`os_limits`]: running out of file descriptors.
 //! 11. [`postgres`]: the PostgreSQL backend (issue 5).
 //! 12. [`cluster`]: three nodes over NATS and one PostgreSQL database (issue 5).
+//! 13. [`cluster_ops`]: join/leave/remove/cluster_status and dead-node cleanup (issue 5).
 //!
 //! Issue 4 (modern clients): [`stream_management`] (XEP-0198), [`csi`] (XEP-0352), [`interop_sm`]
 //! (slixmpp resuming over a cut TCP proxy); one-to-one message path: [`carbons`] (XEP-0280), [`mam`]
@@ -40,6 +41,7 @@ mod blocking;
 mod caps;
 mod carbons;
 mod cluster;
+mod cluster_ops;
 mod config;
 mod csi;
 mod interop;
