@@ -30,9 +30,20 @@ fn running(c: &super::ClusterNode) -> BTreeSet<String> {
 /// Running members (heartbeats) and stopped ones (rows in PostgreSQL without heartbeats).
 pub async fn status(server: &ServerRef) -> Result<ClusterStatus, AdminError> {
     let c = member(server)?;
-    let running = running(c);
+    let mut running = running(c);
     let rows =
         server.storage.cluster.nodes().await.map_err(|e| AdminError::Internal(e.to_string()))?;
+    // Until a full node timeout has passed since this node started, a member it has not heard
+    // from yet is judged by its row (its heartbeat may simply not have come round yet).
+    let timeout = std::time::Duration::from_millis(server.config.cluster.node_timeout_ms);
+    if server.started.elapsed() < timeout {
+        let heard: BTreeSet<String> = c.members().into_iter().map(|m| m.node).collect();
+        for r in &rows {
+            if r.left_at.is_none() && !heard.contains(&r.name) {
+                running.insert(r.name.clone());
+            }
+        }
+    }
     let stopped = rows.into_iter().map(|r| r.name).filter(|n| !running.contains(n)).collect();
     Ok(ClusterStatus {
         cluster: server.config.cluster.name.clone(),

@@ -229,6 +229,10 @@ fn confirm(warning: &str) -> Result<bool, Failure> {
         .lock()
         .read_line(&mut line)
         .map_err(|e| Failure::new(format!("cannot read the answer: {e}")))?;
+    // A terminal echoed the answer and its newline; piped input did not.
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        println!();
+    }
     Ok(is_yes(&line))
 }
 
