@@ -105,7 +105,7 @@ pub fn join(
         let path = cluster_state::path(data_dir);
         Failure::new(format!("cannot write {}: {e}", path.display()))
     })?;
-    if stop_if_running(config, None)? {
+    if stop_if_running(config, false)? {
         start_again(&joined, config_path)?;
     }
     println!(
@@ -138,8 +138,7 @@ pub fn leave(config: &Config, config_path: Option<&Path>, force: bool) -> Result
     let mut standalone = config.clone();
     standalone.cluster.enabled = false;
     standalone.storage = meerkat_config::StorageConfig::default();
-    let leaving = |client: &Client| client.leave_cluster();
-    let ran = stop_if_running(config, Some(&leaving))?;
+    let ran = stop_if_running(config, true)?;
     cluster_state::remove(data_dir)
         .map_err(|e| Failure::new(format!("cannot remove the cluster state file: {e}")))?;
     if ran {
@@ -149,11 +148,9 @@ pub fn leave(config: &Config, config_path: Option<&Path>, force: bool) -> Result
     Ok(())
 }
 
-/// Stops the node if it runs (after `before_stop`, called on its admin API); true if it ran.
-fn stop_if_running(
-    config: &Config,
-    before_stop: Option<&dyn Fn(&Client) -> Result<(), ClientError>>,
-) -> Result<bool, Failure> {
+/// Stops the node if it runs (first telling it that it leaves the cluster when `leaving`, so it
+/// deletes its membership as it stops); true if it ran.
+fn stop_if_running(config: &Config, leaving: bool) -> Result<bool, Failure> {
     let running = match admin(config) {
         Ok(a) => match a.client.status() {
             Ok(_) => Some(a),
@@ -167,8 +164,8 @@ fn stop_if_running(
         println!("The node is not running: the change applies at its next start");
         return Ok(false);
     };
-    if let Some(f) = before_stop {
-        f(&a.client).map_err(|e| a.failure(e))?;
+    if leaving {
+        a.client.leave_cluster().map_err(|e| a.failure(e))?;
     }
     stop::run(config, RESTART_TIMEOUT_SECS)?;
     Ok(true)
