@@ -574,7 +574,7 @@ async fn subscription_request_and_roster_pushes_reach_every_node_of_the_account(
     };
     let push = bob1.recv_where("the roster push (from) on node 1", is_push_for).await;
     assert_eq!(push.attr("to"), Some(b.full("one").as_str()), "{}", xml(&push));
-    assert!(matches!(push.attr("from"), None), "{}", xml(&push));
+    assert!(push.attr("from").is_none(), "{}", xml(&push));
     bob1.reply_result(&push).await;
     bob2.recv_where("the roster push (from) on node 2", is_push_for).await;
     let ok = alice.recv_where("subscribed", presence_of_type("subscribed")).await;
