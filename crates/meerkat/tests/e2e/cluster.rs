@@ -580,3 +580,38 @@ async fn subscription_request_and_roster_pushes_reach_every_node_of_the_account(
     let ok = alice.recv_where("subscribed", presence_of_type("subscribed")).await;
     assert_eq!(ok.attr("from"), Some(b.bare().as_str()), "{}", xml(&ok));
 }
+
+/// slixmpp (a client library nobody here wrote) on two nodes: `tests/interop/slixmpp_chat.py`
+/// with user1 on node 1 and user2 on node 2 (STARTTLS, SASL, roster, subscriptions both ways,
+/// presence, chat both ways).
+#[tokio::test]
+async fn slixmpp_clients_on_two_nodes_subscribe_and_chat() {
+    let python = crate::interop::python_with_slixmpp()
+        .unwrap_or_else(|e| panic!("INTEROP TEST CANNOT RUN: {e}"));
+    let cluster = ClusterFixture::start(2).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/interop/slixmpp_chat.py");
+    let (p1, p2) = (cluster.node(1).port().to_string(), cluster.node(2).port().to_string());
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(&python)
+            .arg(&script)
+            .args(["--port", &p1, "--port2", &p2, "--domain", DOMAIN, "--timeout", "30"])
+            .args(["--user1", &a.name, "--password1", &a.password])
+            .args(["--user2", &b.name, "--password2", &b.password])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("slixmpp script did not finish within 60 s")
+    .expect("run the slixmpp script");
+    assert!(
+        out.status.success(),
+        "slixmpp across nodes failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
