@@ -29,6 +29,7 @@ mod workers;
 
 pub use bind::{on_bind, on_presence_change, on_unbind};
 pub(crate) use outbound::plan;
+pub(crate) use own::deliver_push;
 pub use own::to_own_resources;
 pub(crate) use relay::{mark, relay, take_mark};
 pub use startup::{spawn, start, Pending};

@@ -45,7 +45,7 @@ pub(crate) async fn route_local_from(
             return;
         }
         if stanza.name == "iq" && stanza.attr("type") == Some("set") {
-            modules::roster::deliver_remote_push(server, &bare, &stanza);
+            crate::cluster::deliver_push(server, &bare, &stanza).await;
             return;
         }
     }

@@ -615,3 +615,42 @@ async fn slixmpp_clients_on_two_nodes_subscribe_and_chat() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// XEP-0191 on an account held by two nodes: a block made on one node is pushed to the
+/// resource on the other, and that node enforces it at once (its cached list follows).
+#[tokio::test]
+async fn block_on_one_node_is_enforced_and_pushed_on_the_other() {
+    const BLOCKING: &str = "urn:xmpp:blocking";
+    let cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let c = cluster.node(1).new_user("carol").await;
+    let mut alice1 = cluster.node(1).login(&a, "one").await;
+    let mut alice2 = cluster.node(2).login(&a, "two").await;
+    alice2.iq_result("get", None, &format!("<blocklist xmlns='{BLOCKING}'/>")).await;
+    alice1.recv_presence_from(&a.full("two")).await;
+    let mut carol = cluster.node(3).login(&c, "three").await;
+    carol.send(&chat(&a.full("two"), "c1", "before the block")).await;
+    recv_body(&mut alice2, "before the block").await;
+
+    let item = format!("<block xmlns='{BLOCKING}'><item jid='{}'/></block>", c.bare());
+    alice1.iq_result("set", None, &item).await;
+    let push = alice2
+        .recv_where("the block push", |e| {
+            e.name == "iq" && e.get_child("block", BLOCKING).is_some()
+        })
+        .await;
+    assert_eq!(push.attr("type"), Some("set"), "{}", xml(&push));
+    assert_eq!(push.attr("to"), Some(a.full("two").as_str()), "{}", xml(&push));
+    alice2.reply_result(&push).await;
+
+    carol.send(&chat(&a.full("two"), "c2", "after the block")).await;
+    let err = carol
+        .recv_where("the error for a blocked message", |e| {
+            e.name == "message" && e.attr("id") == Some("c2")
+        })
+        .await;
+    assert_eq!(err.attr("type"), Some("error"), "{}", xml(&err));
+    let e = err.get_child("error", ns::CLIENT).expect("error child");
+    assert!(e.get_child("service-unavailable", ns::STANZAS).is_some(), "{}", xml(&err));
+    alice2.expect_no_message(Duration::from_millis(400)).await;
+}
