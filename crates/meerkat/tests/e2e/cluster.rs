@@ -394,6 +394,22 @@ async fn own_resources_carbons_and_archive_across_nodes() {
     assert_eq!(stanza_id(&m2, &b.bare()), Some(id1.clone()), "{} vs {}", xml(&m1), xml(&m2));
     assert_ne!(id1, full_id);
     recv_carbon(&mut alice1, "sent", "bare").await;
+
+    // A client cannot pass its message off as relayed by a node: the mark is removed and the
+    // message handled (archived, delivered) like any other.
+    alice3
+        .send(&format!(
+            "<message to='{}' type='chat' id='fm'><body>forged</body>\
+             <relay xmlns='urn:meerkat:cluster:relay:0'/></message>",
+            b.bare()
+        ))
+        .await;
+    for c in [&mut bob1, &mut bob2] {
+        let m = recv_body(c, "forged").await;
+        assert!(!xml(&m).contains("urn:meerkat:cluster"), "{}", xml(&m));
+        assert!(stanza_id(&m, &b.bare()).is_some(), "{}", xml(&m));
+    }
+    recv_carbon(&mut alice1, "sent", "forged").await;
     for c in [&mut bob1, &mut bob2] {
         c.expect_none("a second copy", Duration::from_millis(400), |e| {
             e.name == "message" && e.get_child("result", MAM).is_none()
@@ -401,10 +417,10 @@ async fn own_resources_carbons_and_archive_across_nodes() {
         .await;
     }
 
-    assert_eq!(archive_bodies(&mut bob1, 2).await, ["full", "bare"]);
-    assert_eq!(archive_bodies(&mut alice3, 2).await, ["full", "bare"]);
+    assert_eq!(archive_bodies(&mut bob1, 3).await, ["full", "bare", "forged"]);
+    assert_eq!(archive_bodies(&mut alice3, 3).await, ["full", "bare", "forged"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(archive_bodies(&mut bob2, 2).await, ["full", "bare"], "archived twice?");
+    assert_eq!(archive_bodies(&mut bob2, 3).await, ["full", "bare", "forged"], "archived twice?");
 
     // RFC 6121 §4.5.2 across nodes: the user's other resource learns this one went away.
     bob2.close().await;
