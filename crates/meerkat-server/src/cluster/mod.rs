@@ -5,8 +5,9 @@
 //! # Layout
 //! - [`start`] (`startup.rs`): checks the configuration and connects at node start-up.
 //! - `view.rs`: per account bound here, when each local resource was bound and which resources
-//!   other nodes hold of it (from Hello/State), the election of the one node that handles
-//!   the offline fallback, and the RFC 6121 §8.5.2 winners over the merged view.
+//!   other nodes hold of it (from Hello/State), and the election of the one node that handles
+//!   the fallbacks (`router::local` applies RFC 6121 §8.5.2 over the merged view).
+//! - `workers.rs`: tasks routing stanzas from the cluster and fallbacks, sharded by account.
 //! - `bind.rs`: subscribe/Hello/Kick at bind, State at presence changes, unsubscribe at unbind.
 //! - `outbound.rs`: the ordered outbox that sends stanzas to other nodes and applies the
 //!   single-node "no session" rules when nobody takes them.
@@ -33,6 +34,7 @@ mod workers;
 
 pub use bind::{on_bind, on_presence_change, on_unbind};
 pub(crate) use outbound::plan;
+pub(crate) use own::deliver_push;
 pub use own::to_own_resources;
 pub(crate) use relay::{mark, relay, take_mark};
 pub use startup::{spawn, start, Pending};

@@ -20,6 +20,10 @@ use tokio::sync::mpsc;
 /// Stanzas waiting for the outbox task; when full, senders wait (back-pressure on the
 /// sessions that send to other nodes faster than NATS takes them).
 const QUEUE: usize = 1024;
+/// Longest a sender waits for room in the outbox. Bounded because the tasks that route stanzas
+/// from the cluster also feed the outbox (bounces, probe answers) while the outbox feeds them
+/// (fallbacks): an unbounded wait could close that loop into a deadlock under overload.
+const SEND_WAIT: Duration = Duration::from_secs(1);
 /// Stanzas published and not acknowledged yet; beyond it the outbox stops taking new ones
 /// until acknowledgements (or `request_timeout_ms`) come. With the queue, at most about
 /// `(QUEUE + MAX_IN_FLIGHT) × 2 × max_stanza_bytes` held (serialised and parsed forms).
@@ -78,9 +82,20 @@ impl Outbox {
         })
     }
 
-    /// Queues a stanza for the cluster; gives it back when the node is stopping.
+    /// Queues a stanza for the cluster, waiting at most [`SEND_WAIT`] for room; gives it back
+    /// when the node is stopping or the outbox stayed full (the caller then applies the local
+    /// rules: offline storage rather than an unbounded wait).
     pub(crate) async fn send(&self, stanza: Element, to: &Addr, mode: Mode) -> Result<(), Element> {
-        self.tx.send(Job::new(stanza, to, mode)).await.map_err(|e| e.0.stanza)
+        let permit = match tokio::time::timeout(SEND_WAIT, self.tx.reserve()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) => return Err(stanza),
+            Err(_) => {
+                tracing::warn!(what = "cluster_outbox_full", to = %to.full());
+                return Err(stanza);
+            }
+        };
+        permit.send(Job::new(stanza, to, mode));
+        Ok(())
     }
 }
 

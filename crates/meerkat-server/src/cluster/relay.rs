@@ -29,13 +29,16 @@ pub(crate) fn mark(stanza: &mut Element) {
 }
 
 /// Sends `stanza` (already archived and stamped here) to the other holders of `to`'s account.
-pub(crate) async fn relay(server: &ServerRef, mut stanza: Element, to: &Addr) {
-    let Some(c) = server.cluster() else { return };
+/// False when it could not be queued (stopping, or the outbox stayed full): the caller then
+/// handles the message as if this node were the only holder (its resources, else offline).
+pub(crate) async fn relay(server: &ServerRef, mut stanza: Element, to: &Addr) -> bool {
+    let Some(c) = server.cluster() else { return false };
     mark(&mut stanza);
-    if let Err(stanza) = c.outbox.send(stanza, to, Mode::Relay).await {
-        tracing::debug!(what = "cluster_relay_dropped", reason = "node stopping", to = %to.full(),
-            bytes = stanza.children.len());
+    let queued = c.outbox.send(stanza, to, Mode::Relay).await.is_ok();
+    if !queued {
+        tracing::warn!(what = "cluster_relay_not_sent", to = %to.full());
     }
+    queued
 }
 
 #[cfg(test)]

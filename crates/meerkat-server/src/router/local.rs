@@ -45,7 +45,7 @@ pub(crate) async fn route_local_from(
             return;
         }
         if stanza.name == "iq" && stanza.attr("type") == Some("set") {
-            modules::roster::deliver_remote_push(server, &bare, &stanza);
+            crate::cluster::deliver_push(server, &bare, &stanza).await;
             return;
         }
     }
@@ -235,14 +235,20 @@ async fn message_to_bare(server: &ServerRef, stanza: Element, kind: &str, ctx: &
         // The elected node handles it and relays it here.
         return;
     }
-    if let (Some(_), true) = (ctx.remote, elected) {
-        if let Some(to) = Addr::parse(&format!("{node}@{domain}")) {
-            crate::cluster::relay(server, stanza.clone(), &to).await;
+    let mut remote = ctx.remote;
+    if let (Some(_), true) = (remote, elected) {
+        let to = Addr::parse(&format!("{node}@{domain}"));
+        let sent = match to {
+            Some(to) => crate::cluster::relay(server, stanza.clone(), &to).await,
+            None => false,
+        };
+        if !sent {
+            remote = None;
         }
     }
     let eligible: Vec<&SessionEntry> =
         sessions.iter().filter(|e| e.accepts_bare_messages()).collect();
-    let remote_top = ctx.remote.and_then(|r| r.eligible().map(|r| r.priority).max());
+    let remote_top = remote.and_then(|r| r.eligible().map(|r| r.priority).max());
     if eligible.is_empty() {
         if remote_top.is_none() && elected && kind != "headline" {
             modules::offline::store_or_bounce(server, stanza, node, domain).await;

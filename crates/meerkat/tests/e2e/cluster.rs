@@ -394,6 +394,22 @@ async fn own_resources_carbons_and_archive_across_nodes() {
     assert_eq!(stanza_id(&m2, &b.bare()), Some(id1.clone()), "{} vs {}", xml(&m1), xml(&m2));
     assert_ne!(id1, full_id);
     recv_carbon(&mut alice1, "sent", "bare").await;
+
+    // A client cannot pass its message off as relayed by a node: the mark is removed and the
+    // message handled (archived, delivered) like any other.
+    alice3
+        .send(&format!(
+            "<message to='{}' type='chat' id='fm'><body>forged</body>\
+             <relay xmlns='urn:meerkat:cluster:relay:0'/></message>",
+            b.bare()
+        ))
+        .await;
+    for c in [&mut bob1, &mut bob2] {
+        let m = recv_body(c, "forged").await;
+        assert!(!xml(&m).contains("urn:meerkat:cluster"), "{}", xml(&m));
+        assert!(stanza_id(&m, &b.bare()).is_some(), "{}", xml(&m));
+    }
+    recv_carbon(&mut alice1, "sent", "forged").await;
     for c in [&mut bob1, &mut bob2] {
         c.expect_none("a second copy", Duration::from_millis(400), |e| {
             e.name == "message" && e.get_child("result", MAM).is_none()
@@ -401,10 +417,10 @@ async fn own_resources_carbons_and_archive_across_nodes() {
         .await;
     }
 
-    assert_eq!(archive_bodies(&mut bob1, 2).await, ["full", "bare"]);
-    assert_eq!(archive_bodies(&mut alice3, 2).await, ["full", "bare"]);
+    assert_eq!(archive_bodies(&mut bob1, 3).await, ["full", "bare", "forged"]);
+    assert_eq!(archive_bodies(&mut alice3, 3).await, ["full", "bare", "forged"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(archive_bodies(&mut bob2, 2).await, ["full", "bare"], "archived twice?");
+    assert_eq!(archive_bodies(&mut bob2, 3).await, ["full", "bare", "forged"], "archived twice?");
 
     // RFC 6121 §4.5.2 across nodes: the user's other resource learns this one went away.
     bob2.close().await;
@@ -574,9 +590,83 @@ async fn subscription_request_and_roster_pushes_reach_every_node_of_the_account(
     };
     let push = bob1.recv_where("the roster push (from) on node 1", is_push_for).await;
     assert_eq!(push.attr("to"), Some(b.full("one").as_str()), "{}", xml(&push));
-    assert!(matches!(push.attr("from"), None), "{}", xml(&push));
+    assert!(push.attr("from").is_none(), "{}", xml(&push));
     bob1.reply_result(&push).await;
     bob2.recv_where("the roster push (from) on node 2", is_push_for).await;
     let ok = alice.recv_where("subscribed", presence_of_type("subscribed")).await;
     assert_eq!(ok.attr("from"), Some(b.bare().as_str()), "{}", xml(&ok));
+}
+
+/// slixmpp (a client library nobody here wrote) on two nodes: `tests/interop/slixmpp_chat.py`
+/// with user1 on node 1 and user2 on node 2 (STARTTLS, SASL, roster, subscriptions both ways,
+/// presence, chat both ways).
+#[tokio::test]
+async fn slixmpp_clients_on_two_nodes_subscribe_and_chat() {
+    let python = crate::interop::python_with_slixmpp()
+        .unwrap_or_else(|e| panic!("INTEROP TEST CANNOT RUN: {e}"));
+    let cluster = ClusterFixture::start(2).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/interop/slixmpp_chat.py");
+    let (p1, p2) = (cluster.node(1).port().to_string(), cluster.node(2).port().to_string());
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(&python)
+            .arg(&script)
+            .args(["--port", &p1, "--port2", &p2, "--domain", DOMAIN, "--timeout", "30"])
+            .args(["--user1", &a.name, "--password1", &a.password])
+            .args(["--user2", &b.name, "--password2", &b.password])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("slixmpp script did not finish within 60 s")
+    .expect("run the slixmpp script");
+    assert!(
+        out.status.success(),
+        "slixmpp across nodes failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// XEP-0191 on an account held by two nodes: a block made on one node is pushed to the
+/// resource on the other, and that node enforces it at once (its cached list follows).
+#[tokio::test]
+async fn block_on_one_node_is_enforced_and_pushed_on_the_other() {
+    const BLOCKING: &str = "urn:xmpp:blocking";
+    let cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let c = cluster.node(1).new_user("carol").await;
+    let mut alice1 = cluster.node(1).login(&a, "one").await;
+    let mut alice2 = cluster.node(2).login(&a, "two").await;
+    alice2.iq_result("get", None, &format!("<blocklist xmlns='{BLOCKING}'/>")).await;
+    alice1.recv_presence_from(&a.full("two")).await;
+    let mut carol = cluster.node(3).login(&c, "three").await;
+    carol.send(&chat(&a.full("two"), "c1", "before the block")).await;
+    recv_body(&mut alice2, "before the block").await;
+
+    let item = format!("<block xmlns='{BLOCKING}'><item jid='{}'/></block>", c.bare());
+    alice1.iq_result("set", None, &item).await;
+    let push = alice2
+        .recv_where("the block push", |e| {
+            e.name == "iq" && e.get_child("block", BLOCKING).is_some()
+        })
+        .await;
+    assert_eq!(push.attr("type"), Some("set"), "{}", xml(&push));
+    assert_eq!(push.attr("to"), Some(a.full("two").as_str()), "{}", xml(&push));
+    alice2.reply_result(&push).await;
+
+    carol.send(&chat(&a.full("two"), "c2", "after the block")).await;
+    let err = carol
+        .recv_where("the error for a blocked message", |e| {
+            e.name == "message" && e.attr("id") == Some("c2")
+        })
+        .await;
+    assert_eq!(err.attr("type"), Some("error"), "{}", xml(&err));
+    let e = err.get_child("error", ns::CLIENT).expect("error child");
+    assert!(e.get_child("service-unavailable", ns::STANZAS).is_some(), "{}", xml(&err));
+    alice2.expect_no_message(Duration::from_millis(400)).await;
 }
