@@ -30,6 +30,10 @@ pub trait ClusterStore: Send + Sync + 'static {
     /// address, incarnation and `last_seen` and clears `left_at`, keeping `joined_at`.
     async fn register_node(&self, node: &str, admin_address: &str, incarnation: i64) -> Result<()>;
 
+    /// Refreshes `last_seen` of `node`'s row if it still has this incarnation (and clears a
+    /// `left_at` set by a survivor that wrongly took it for dead); false if no such row.
+    async fn touch_node(&self, node: &str, incarnation: i64) -> Result<bool>;
+
     /// Every member row, sorted by name.
     async fn nodes(&self) -> Result<Vec<ClusterNodeRow>>;
 
@@ -82,6 +86,9 @@ pub struct NoCluster;
 #[async_trait::async_trait]
 impl ClusterStore for NoCluster {
     async fn register_node(&self, _: &str, _: &str, _: i64) -> Result<()> {
+        Err(needs_postgres())
+    }
+    async fn touch_node(&self, _: &str, _: i64) -> Result<bool> {
         Err(needs_postgres())
     }
     async fn nodes(&self) -> Result<Vec<ClusterNodeRow>> {

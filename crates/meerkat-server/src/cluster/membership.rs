@@ -8,8 +8,11 @@
 //! with backoff until it succeeds or the node stops (a stopping node deletes all its rows
 //! anyway).
 //!
-//! Dead nodes: on `NodeDown` (and on a periodic sweep, for events missed or nodes that died
-//! while nobody watched) every survivor tries to claim the dead run's session rows; the one
+//! Each node refreshes its row's `last_seen` every half `node_timeout_ms`.
+//!
+//! Dead nodes: on `NodeDown` (and on a periodic sweep of rows neither heard on NATS nor
+//! refreshed, for events missed or nodes that died while nobody watched), every survivor that
+//! is itself connected to NATS tries to claim the dead run's session rows; the one
 //! that wins the row lock ([`meerkat_storage::ClusterStore::claim_sessions`]) sends
 //! unavailable presence on behalf of each session to the contacts that had its presence
 //! (subscription `from` or `both`). A node starting again under the same name claims what its
@@ -44,6 +47,8 @@ pub struct Membership {
     pub incarnation: i64,
     /// Set by `leave_cluster`: the stop deletes the member row instead of marking it stopped.
     leaving: std::sync::atomic::AtomicBool,
+    /// The admin address registered in the row.
+    admin_address: String,
 }
 
 enum Op {
@@ -65,7 +70,16 @@ pub async fn start(server: &ServerRef, admin_address: &str) -> anyhow::Result<()
         .await
         .map_err(|e| anyhow::anyhow!("registering node {node} in cluster_nodes: {e}"))?;
     let (tx, rx) = mpsc::channel(WRITER_QUEUE);
-    if server.membership.set(Membership { tx, incarnation, leaving: Default::default() }).is_err() {
+    if server
+        .membership
+        .set(Membership {
+            tx,
+            incarnation,
+            leaving: Default::default(),
+            admin_address: admin_address.to_owned(),
+        })
+        .is_err()
+    {
         anyhow::bail!("cluster membership started twice");
     }
     tokio::spawn(writer(store, node.clone(), incarnation, rx));
@@ -197,11 +211,15 @@ async fn writer(
 async fn watch(server: ServerRef, mut events: broadcast::Receiver<MemberEvent>) {
     let Some(c) = server.cluster() else { return };
     let me = c.node_name().to_owned();
+    let Some(m) = server.membership.get() else { return };
+    let (incarnation, admin) = (m.incarnation, m.admin_address.clone());
     let period = Duration::from_millis(server.config.cluster.node_timeout_ms);
     let mut sweep = tokio::time::interval(period);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first sweep only after a full timeout: by then every running node has been heard.
     sweep.reset();
+    let mut touch = tokio::time::interval(period / 2);
+    touch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = server.shutdown.cancelled() => return,
@@ -210,6 +228,9 @@ async fn watch(server: ServerRef, mut events: broadcast::Receiver<MemberEvent>) 
                     let s = server.clone();
                     server.tasks.spawn(async move {
                         tokio::time::sleep(LEAVE_GRACE).await;
+                        if !may_judge(&s, &node) {
+                            return;
+                        }
                         let run = Incarnations::Only(i64::try_from(started_at).unwrap_or(i64::MAX));
                         cleanup(&s, &node, run, "node down").await;
                     });
@@ -221,8 +242,27 @@ async fn watch(server: ServerRef, mut events: broadcast::Receiver<MemberEvent>) 
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = sweep.tick() => sweep_dead(&server, &me).await,
+            _ = touch.tick() => match server.storage.cluster.touch_node(&me, incarnation).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Removed while running (or a newer run took the name): put it back.
+                    if let Err(e) = server.storage.cluster.register_node(&me, &admin, incarnation).await {
+                        tracing::warn!(what = "cluster_row_refresh_failed", error = %e);
+                    }
+                }
+                Err(e) => tracing::debug!(what = "cluster_row_refresh_failed", error = %e),
+            },
         }
     }
+}
+
+/// Whether this node may declare `node` dead now: it must itself be connected to NATS (a node
+/// cut off from NATS hears no heartbeats and would take every other node for dead), and
+/// `node` must not have come back meanwhile.
+fn may_judge(server: &ServerRef, node: &str) -> bool {
+    let Some(c) = server.cluster() else { return false };
+    let back = c.members().iter().any(|m| m.node == node && m.state == MemberState::Running);
+    c.is_connected() && !back
 }
 
 /// Claims the sessions of member rows whose node is neither running nor already stopped.
@@ -241,11 +281,15 @@ async fn sweep_dead(server: &ServerRef, me: &str) {
             return;
         }
     };
+    if !c.is_connected() {
+        return;
+    }
     let timeout_s = i64::try_from(server.config.cluster.node_timeout_ms / 1000).unwrap_or(0) + 1;
     let now = chrono::Utc::now().timestamp();
     for row in rows {
-        // A node that registered a moment ago may not have been heard yet.
-        let fresh = now - row.last_seen < timeout_s;
+        // Live nodes refresh their row every half timeout: a fresh row is a node not yet heard
+        // (just started) or heard only through PostgreSQL (a NATS problem), not a dead one.
+        let fresh = now - row.last_seen <= timeout_s;
         if row.name == me || row.left_at.is_some() || running.contains(&row.name) || fresh {
             continue;
         }

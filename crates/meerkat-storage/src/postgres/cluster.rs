@@ -28,6 +28,19 @@ impl ClusterStore for PgStore {
         Ok(())
     }
 
+    async fn touch_node(&self, node: &str, incarnation: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE cluster_nodes SET last_seen = now(), left_at = NULL \
+             WHERE name = $1 AND incarnation = $2",
+        )
+        .bind(node)
+        .bind(incarnation)
+        .execute(&self.pool)
+        .await
+        .map_err(self.backend("touch_node"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn nodes(&self) -> Result<Vec<ClusterNodeRow>> {
         let rows = sqlx::query(
             "SELECT name, admin_address, incarnation, \

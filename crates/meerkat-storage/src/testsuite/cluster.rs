@@ -31,6 +31,9 @@ pub async fn cluster_nodes_and_sessions(storage: &Storage) {
     assert_eq!(names(&c.nodes().await.expect("nodes"), &[&a]), vec![(a.clone(), false)]);
     c.mark_stopped(&a, 1).await.expect("stop");
     assert_eq!(names(&c.nodes().await.expect("nodes"), &[&a]), vec![(a.clone(), true)]);
+    assert!(!c.touch_node(&a, 2).await.expect("touch another run"));
+    assert!(c.touch_node(&a, 1).await.expect("touch"));
+    assert_eq!(names(&c.nodes().await.expect("nodes"), &[&a]), vec![(a.clone(), false)]);
     c.register_node(&a, "127.0.0.2:5281", 2).await.expect("re-register");
     let rows = c.nodes().await.expect("nodes");
     let row_a = rows.iter().find(|r| r.name == a).expect("row a");
