@@ -127,6 +127,10 @@ struct Node {
 }
 
 fn start() -> Node {
+    start_with(http::Tokens::from(TOKEN.to_string()))
+}
+
+fn start_with(tokens: http::Tokens) -> Node {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -139,7 +143,7 @@ fn start() -> Node {
         let stop_ops = ops.clone();
         let shutdown = async move { stop_ops.stop.notified().await };
         let dyn_ops: Arc<dyn AdminOps> = ops.clone();
-        let server = tokio::spawn(http::serve(listener, dyn_ops, TOKEN.to_string(), shutdown));
+        let server = tokio::spawn(http::serve(listener, dyn_ops, tokens, shutdown));
         (addr, server)
     });
     Node { addr, ops, runtime, server }
@@ -340,4 +344,34 @@ fn oversized_body_is_413() {
         other => panic!("expected BadRequest, got {other:?}"),
     }
     assert!(node.ops.password("a", "localhost").is_none());
+}
+
+/// The cluster token opens the `/cluster/…` endpoints only; the admin token opens them too.
+#[test]
+fn cluster_token_opens_only_the_cluster_endpoints() {
+    const CLUSTER: &str = "cluster-token-0123456789";
+    let node =
+        start_with(http::Tokens { admin: TOKEN.to_string(), cluster: Some(CLUSTER.to_string()) });
+    let peer = Client::new(node.addr, CLUSTER.to_string());
+    // Past the token check: the fake node is standalone, so the operation itself is refused.
+    assert!(not_clustered(peer.cluster_status().map(drop)));
+    assert!(not_clustered(peer.cluster_settings().map(drop)));
+    assert!(not_clustered(peer.remove_node("n2").map(drop)));
+    assert!(matches!(peer.status(), Err(ClientError::Unauthorized)));
+    assert!(matches!(peer.sessions(), Err(ClientError::Unauthorized)));
+    assert!(matches!(peer.leave_cluster(), Err(ClientError::Unauthorized)));
+    assert!(matches!(peer.stop(), Err(ClientError::Unauthorized)));
+    let local = node.client();
+    assert!(not_clustered(local.cluster_status().map(drop)));
+    assert!(not_clustered(local.leave_cluster()));
+    let stranger = Client::new(node.addr, "cluster-token-0123456788".to_string());
+    assert!(matches!(stranger.cluster_settings(), Err(ClientError::Unauthorized)));
+    // Without a cluster token configured, a guess of it opens nothing.
+    let standalone = start();
+    let peer = Client::new(standalone.addr, CLUSTER.to_string());
+    assert!(matches!(peer.cluster_status(), Err(ClientError::Unauthorized)));
+}
+
+fn not_clustered(r: Result<(), ClientError>) -> bool {
+    matches!(r, Err(ClientError::Admin(AdminError::BadRequest(m))) if m.contains("not a cluster member"))
 }
