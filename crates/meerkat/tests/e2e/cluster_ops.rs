@@ -339,3 +339,41 @@ async fn subscribe(from: &mut Client, to: &mut Client) {
     let to_jid = to.jid.clone();
     from.recv_presence_from(&to_jid).await;
 }
+
+/// A NATS outage stops every heartbeat, so each node sees every other one go down; none of
+/// them may take the others for dead while cut off: no unavailable presence, no row deleted,
+/// and once NATS is back both nodes are running again.
+#[tokio::test]
+async fn nats_outage_is_not_a_node_death() {
+    let mut ops = Ops::new().await;
+    let node1 = ops.member("node1").await;
+    let node2 = ops.member("node2").await;
+    wait_status(&node1, &["node1", "node2"], &[], Duration::from_secs(10)).await;
+    let a = node1.new_user("alice").await;
+    let b = node1.new_user("bob").await;
+    let mut alice = node1.login(&a, "one").await;
+    let mut bob = node2.login(&b, "two").await;
+    subscribe(&mut alice, &mut bob).await;
+    subscribe(&mut bob, &mut alice).await;
+    let store = ops.storage().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.cluster.sessions("node2").await.expect("rows").is_empty() {
+        assert!(Instant::now() < deadline, "bob's session row was not written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    ops.nats.kill();
+    // node_timeout (1 s) + the leave grace (2 s) + a sweep period, with room to spare.
+    let got = alice
+        .try_recv_where(Duration::from_secs(5), presence_from(&b.full("two"), Some("unavailable")))
+        .await;
+    assert!(got.is_none(), "unavailable presence during a NATS outage: {}", xml(&got.unwrap()));
+    assert_eq!(store.cluster.sessions("node2").await.expect("rows"), vec![b.full("two")]);
+    assert_eq!(store.cluster.sessions("node1").await.expect("rows"), vec![a.full("one")]);
+    let rows = store.cluster.nodes().await.expect("nodes");
+    assert!(rows.iter().all(|r| r.left_at.is_none()), "{rows:?}");
+
+    ops.nats.restart();
+    wait_status(&node1, &["node1", "node2"], &[], Duration::from_secs(15)).await;
+    wait_status(&node2, &["node1", "node2"], &[], Duration::from_secs(15)).await;
+}
