@@ -377,3 +377,41 @@ async fn nats_outage_is_not_a_node_death() {
     wait_status(&node1, &["node1", "node2"], &[], Duration::from_secs(15)).await;
     wait_status(&node2, &["node1", "node2"], &[], Duration::from_secs(15)).await;
 }
+
+/// A node killed and started again at once under the same name: its new run (or a survivor,
+/// whichever wins the row lock) cleans up the sessions of the old run, exactly once, and the
+/// node is running again.
+#[tokio::test]
+async fn restarted_node_cleans_up_its_previous_run() {
+    let ops = Ops::new().await;
+    let node1 = ops.member("node1").await;
+    let mut node2 = ops.member("node2").await;
+    wait_status(&node1, &["node1", "node2"], &[], Duration::from_secs(10)).await;
+    let a = node1.new_user("alice").await;
+    let b = node1.new_user("bob").await;
+    let mut alice = node1.login(&a, "one").await;
+    let mut bob = node2.login(&b, "two").await;
+    subscribe(&mut alice, &mut bob).await;
+    subscribe(&mut bob, &mut alice).await;
+    let store = ops.storage().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.cluster.sessions("node2").await.expect("rows").is_empty() {
+        assert!(Instant::now() < deadline, "bob's session row was not written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    node2.kill9();
+    let node2 = ops.member("node2").await;
+    let bob_two = b.full("two");
+    let gone = presence_from(&bob_two, Some("unavailable"));
+    alice
+        .try_recv_where(Duration::from_secs(10), &gone)
+        .await
+        .unwrap_or_else(|| panic!("no unavailable presence for bob after node2 restarted"));
+    let again = alice.try_recv_where(Duration::from_secs(3), &gone).await;
+    assert!(again.is_none(), "a second unavailable presence: {}", xml(&again.unwrap()));
+    assert!(store.cluster.sessions("node2").await.expect("rows").is_empty());
+    wait_status(&node1, &["node1", "node2"], &[], Duration::from_secs(10)).await;
+    // The restarted node serves bob again.
+    let _bob = node2.login(&b, "back").await;
+}
