@@ -92,6 +92,16 @@ pub fn join(
             Failure::new(format!("asking {member} ({addr}) for the cluster settings: {other}"))
         }
     })?;
+    // Node names identify members: a second node under a running member's name would take
+    // over its membership rows.
+    if let Ok(status) = client.cluster_status() {
+        if status.running.iter().any(|n| n == node) {
+            return Err(Failure::new(format!(
+                "a node named {node} already runs in the cluster of {member}: give this node \
+                 another [general] node_name"
+            )));
+        }
+    }
     let state = ClusterState {
         member: settings.node.clone(),
         cluster: settings.cluster,

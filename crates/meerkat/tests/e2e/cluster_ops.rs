@@ -184,6 +184,13 @@ async fn join_status_and_leave() {
     assert!(!stranger.dir.path().join("data/cluster.toml").exists());
     stranger.ctl(&["status"]).await.assert_ok();
 
+    // A second node under a running member's name is refused.
+    let twin = ops.standalone("node1", &ops.secret).await;
+    let out = twin.ctl(&["join_cluster", "-f", &admin_addr(&node1)]).await;
+    out.assert_failed();
+    assert!(out.stderr.contains("a node named node1 already runs"), "{}", out.describe());
+    assert!(!twin.dir.path().join("data/cluster.toml").exists());
+
     // Without -f: the warning, the question, "y" on stdin.
     let node2 = ops.standalone("node2", &ops.secret).await;
     let _guard2 = DaemonGuard(node2.dir.path().join("data"));
