@@ -31,6 +31,10 @@ pub fn server_features(server: &ServerRef) -> Vec<&'static str> {
     let modules = [
         (m.carbons.enabled, super::carbons::NS),
         (m.mam.enabled, super::mam::NS_SID),
+        // Also on the server, not only on accounts (XEP-0313 §7): clients such as profanity
+        // decide from the server's features whether to query the archive.
+        (m.mam.enabled, super::mam::NS),
+        (m.mam.enabled, super::mam::NS_EXTENDED),
         (m.blocking.enabled, super::blocking::NS),
         (m.vcard.enabled, super::vcard::NS),
         (m.private.enabled, super::private::NS),

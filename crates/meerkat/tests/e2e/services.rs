@@ -56,9 +56,10 @@ async fn disco_info_of_the_server() {
 /// from the server's and the account's disco#info once the configuration turns them off.
 #[tokio::test]
 async fn disco_advertises_only_enabled_modules() {
-    const MODULES: [(&str, &str, bool); 7] = [
+    const MODULES: [(&str, &str, bool); 8] = [
         ("carbons", "urn:xmpp:carbons:2", false),
         ("mam", "urn:xmpp:sid:0", false),
+        ("mam", "urn:xmpp:mam:2", false),
         ("mam", "urn:xmpp:mam:2", true),
         ("blocking", "urn:xmpp:blocking", false),
         ("vcard", "vcard-temp", false),
