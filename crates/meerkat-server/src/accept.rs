@@ -30,7 +30,11 @@ pub struct Acceptor {
 impl Acceptor {
     /// Wraps a bound listener.
     pub fn new(listener: TcpListener, max_connections: usize) -> Self {
-        Acceptor { listener, slots: Arc::new(Semaphore::new(max_connections)), last_error_log: None }
+        Acceptor {
+            listener,
+            slots: Arc::new(Semaphore::new(max_connections)),
+            last_error_log: None,
+        }
     }
 
     /// The next connection with its slot (held until the connection ends), or `None` at

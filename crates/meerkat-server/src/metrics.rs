@@ -121,7 +121,10 @@ fn describe() {
         "meerkat_websocket_connections_total",
         "XMPP-over-WebSocket connections upgraded"
     );
-    metrics::describe_gauge!("meerkat_websocket_connections", "Open XMPP-over-WebSocket connections");
+    metrics::describe_gauge!(
+        "meerkat_websocket_connections",
+        "Open XMPP-over-WebSocket connections"
+    );
     metrics::describe_counter!("meerkat_stanzas_in_total", "Stanzas received from clients");
     metrics::describe_counter!("meerkat_stanzas_out_total", "Stanzas written to clients");
     metrics::describe_counter!("meerkat_c2s_bytes_in_total", "Bytes read from clients");

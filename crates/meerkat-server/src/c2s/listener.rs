@@ -4,10 +4,10 @@
 use super::conn::Conn;
 use super::transport::Transport;
 use super::{negotiate, session};
+use crate::accept::Acceptor;
 use crate::server::ServerRef;
 use meerkat_config::{C2sListener, TlsMode};
 use meerkat_xml::{Limits, StreamParser};
-use crate::accept::Acceptor;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;

@@ -142,10 +142,7 @@ fn read_error(ws: &mut WsIo, e: axum::Error) -> ConnEnd {
 
 /// Parses one message: exactly one element, mapped to the event a TCP stream would give.
 /// `Ok(None)` for a message of whitespace only.
-fn parse_message(
-    parser: &mut StreamParser,
-    bytes: &[u8],
-) -> Result<Option<StreamEvent>, XmlError> {
+fn parse_message(parser: &mut StreamParser, bytes: &[u8]) -> Result<Option<StreamEvent>, XmlError> {
     parser.feed(bytes);
     let first = parser.next_event()?;
     let incomplete = parser.buffered_bytes() > 0;
@@ -279,7 +276,10 @@ mod tests {
         let close = parse_message(&mut p, b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
         assert_eq!(close, Ok(Some(StreamEvent::Close)));
         let mut p = primed();
-        let ev = parse_message(&mut p, b"<message xmlns='jabber:client' to='a@b'><body>x</body></message>");
+        let ev = parse_message(
+            &mut p,
+            b"<message xmlns='jabber:client' to='a@b'><body>x</body></message>",
+        );
         let Ok(Some(StreamEvent::Stanza(el))) = ev else { panic!("{ev:?}") };
         assert!(el.is("message", ns::CLIENT));
         // Without xmlns the stanza is read in jabber:client.

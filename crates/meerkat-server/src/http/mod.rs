@@ -79,15 +79,15 @@ async fn handle(
         return serve_http(&server, tcp, info, router, deadline).await;
     }
     // Boxed: the handshake future is large and over once the connection is served.
-    let stream = match Box::pin(tokio::time::timeout(deadline, server.tls.acceptor.accept(tcp))).await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::debug!(what = "tls_handshake_failed", %peer, error = %e);
-            return;
-        }
-        Err(_) => return,
-    };
+    let stream =
+        match Box::pin(tokio::time::timeout(deadline, server.tls.acceptor.accept(tcp))).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(what = "tls_handshake_failed", %peer, error = %e);
+                return;
+            }
+            Err(_) => return,
+        };
     let tls_exporter = crate::c2s::transport::exporter(stream.get_ref().1);
     let info = ConnInfo { peer, tls: true, tls_exporter, slot };
     serve_http(&server, stream, info, router, deadline).await;

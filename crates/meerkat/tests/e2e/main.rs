@@ -26,6 +26,8 @@
 //! Issue 4 (misc): [`blocking`], [`vcard`], [`private`], [`adhoc`], [`interop_blocking`].
 //! Issue 4 (PEP): [`pep`], [`caps`], [`interop_pep`] (slixmpp avatar published and notified).
 //!
+//! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395).
+//!
 //! All in one test binary so the suite links once and runs in parallel.
 
 #[path = "../common/mod.rs"]
@@ -58,3 +60,4 @@ mod services;
 mod stream;
 mod stream_management;
 mod vcard;
+mod websocket;
