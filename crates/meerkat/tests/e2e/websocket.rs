@@ -393,3 +393,36 @@ async fn wss_login_and_chat_with_a_tcp_user() {
     // Plain HTTP on the TLS listener gets no upgrade.
     assert!(websocket::connect(port, "/ws-xmpp", Some("xmpp"), false).await.is_err());
 }
+
+#[tokio::test]
+async fn idle_and_slow_http_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_server, port) = start(false, "[limits]\nnegotiation_timeout_ms = 500\n").await;
+    // Nothing sent at all, and a request whose headers never end.
+    for sent in [&b""[..], b"GET /ws-xmpp HTTP/1.1\r\nHost: localhost\r\n"] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+        s.write_all(sent).await.expect("write");
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "connection still open after 5 s (sent {sent:?})");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_websocket_connections() {
+    use crate::stream_management::{metric, scrape};
+    let metrics_port = free_port();
+    let (server, port) = start(false, &format!("[metrics]\nport = {metrics_port}\n")).await;
+    let alice = server.new_user("alice").await;
+    let c = ws_login(port, &alice, Mech::Plain, "web", true).await;
+    let text = scrape(metrics_port).await;
+    assert_eq!(metric(&text, "meerkat_websocket_connections_total"), 1.0, "{text}");
+    assert_eq!(metric(&text, "meerkat_websocket_connections"), 1.0, "{text}");
+    assert!(metric(&text, "meerkat_http_connections_total") >= 1.0, "{text}");
+    c.close().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while metric(&scrape(metrics_port).await, "meerkat_websocket_connections") != 0.0 {
+        assert!(std::time::Instant::now() < deadline, "gauge did not return to 0");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
