@@ -27,6 +27,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 
+/// Most bytes hyper buffers for one request's head (request line and headers); its default
+/// (about 400 KiB) would let each slow client hold that much. hyper's floor is 8 KiB.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// What a handler knows about the connection a request came on.
 #[derive(Clone)]
 pub struct ConnInfo {
@@ -79,15 +83,19 @@ async fn handle(
         return serve_http(&server, tcp, info, router, deadline).await;
     }
     // Boxed: the handshake future is large and over once the connection is served.
-    let stream =
-        match Box::pin(tokio::time::timeout(deadline, server.tls.acceptor.accept(tcp))).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                tracing::debug!(what = "tls_handshake_failed", %peer, error = %e);
-                return;
-            }
-            Err(_) => return,
-        };
+    let stream = match Box::pin(tokio::time::timeout(
+        deadline,
+        server.tls.http_acceptor.accept(tcp),
+    ))
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(what = "tls_handshake_failed", %peer, error = %e);
+            return;
+        }
+        Err(_) => return,
+    };
     let tls_exporter = crate::c2s::transport::exporter(stream.get_ref().1);
     let info = ConnInfo { peer, tls: true, tls_exporter, slot };
     serve_http(&server, stream, info, router, deadline).await;
@@ -107,6 +115,7 @@ async fn serve_http<S>(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let mut conn = std::pin::pin!(conn);

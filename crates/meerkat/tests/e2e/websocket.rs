@@ -406,6 +406,16 @@ async fn idle_and_slow_http_connections_are_closed() {
         let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
         assert!(read.is_ok(), "connection still open after 5 s (sent {sent:?})");
     }
+    // A request head above 16 KiB is refused, not buffered.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let head =
+        format!("GET /ws-xmpp HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n", "a".repeat(40_000));
+    let _ = s.write_all(head.as_bytes()).await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "connection still open after an oversized request head");
+    let reply = String::from_utf8_lossy(&buf);
+    assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 431"), "{reply}");
 }
 
 #[tokio::test]
