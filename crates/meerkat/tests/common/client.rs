@@ -687,6 +687,16 @@ impl Client {
 
     /// Channel-binding data of this TLS connection as the client computes it.
     fn channel_binding(&self, kind: &str) -> Vec<u8> {
+        if let Some(Conn::Ws(ws)) = &self.conn {
+            let Some((exporter, end_point)) = &ws.channel_binding else {
+                panic!("{}: WebSocket not on TLS", self.name)
+            };
+            return match kind {
+                "tls-exporter" => exporter.clone(),
+                "tls-server-end-point" => end_point.clone(),
+                other => panic!("unknown channel binding {other}"),
+            };
+        }
         let Some(Conn::Tls(tls)) = &self.conn else { panic!("{}: not on TLS", self.name) };
         let (_, conn) = tls.get_ref();
         match kind {

@@ -23,6 +23,9 @@ pub struct Ws {
     inner: WebSocketStream<Box<dyn Io>>,
     /// The subprotocol the node selected.
     pub protocol: Option<String>,
+    /// Over TLS: channel-binding data (`tls-exporter`, `tls-server-end-point`) as the client
+    /// computes it, taken before the TLS stream disappears under the WebSocket.
+    pub channel_binding: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// What one read gave.
@@ -46,8 +49,24 @@ pub async fn connect(
 ) -> Result<Ws, tungstenite::Error> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
     tcp.set_nodelay(true).ok();
-    let io: Box<dyn Io> =
-        if tls { Box::new(super::tls::handshake(tcp, DOMAIN).await?) } else { Box::new(tcp) };
+    let mut channel_binding = None;
+    let io: Box<dyn Io> = if tls {
+        let stream = super::tls::handshake(tcp, DOMAIN).await?;
+        let conn = stream.get_ref().1;
+        let exporter = conn
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .map(Vec::from)
+            .unwrap_or_default();
+        let end_point = {
+            use sha2::Digest;
+            let certs = conn.peer_certificates().unwrap_or_default();
+            certs.first().map(|c| sha2::Sha256::digest(c.as_ref()).to_vec()).unwrap_or_default()
+        };
+        channel_binding = Some((exporter, end_point));
+        Box::new(stream)
+    } else {
+        Box::new(tcp)
+    };
     let scheme = if tls { "wss" } else { "ws" };
     let mut request = format!("{scheme}://{DOMAIN}:{port}{path}").into_client_request()?;
     if let Some(p) = protocol {
@@ -64,7 +83,7 @@ pub async fn connect(
         .get("Sec-WebSocket-Protocol")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    Ok(Ws { inner, protocol })
+    Ok(Ws { inner, protocol, channel_binding })
 }
 
 impl Ws {

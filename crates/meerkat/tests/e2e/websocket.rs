@@ -436,3 +436,21 @@ async fn metrics_count_websocket_connections() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn wss_scram_plus_binds_to_the_https_connection() {
+    let (server, port) = start(true, "").await;
+    let alice = server.new_user("alice").await;
+    for kind in ["tls-exporter", "tls-server-end-point"] {
+        let mut c = Client::connect_wss(port, "alice").await;
+        c.open_stream().await;
+        c.auth_scram_plus(&alice.name, &alice.password, kind, false)
+            .await
+            .unwrap_or_else(|f| panic!("SCRAM-SHA-256-PLUS with {kind} over wss: {}", xml(&f)));
+        // Binding data of another connection is refused.
+        let mut c = Client::connect_wss(port, "alice").await;
+        c.open_stream().await;
+        let f = c.auth_scram_plus(&alice.name, &alice.password, kind, true).await;
+        assert!(f.is_err(), "{kind}: tampered binding data accepted");
+    }
+}
