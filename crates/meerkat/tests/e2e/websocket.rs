@@ -454,3 +454,12 @@ async fn wss_scram_plus_binds_to_the_https_connection() {
         assert!(f.is_err(), "{kind}: tampered binding data accepted");
     }
 }
+
+#[tokio::test]
+async fn node_stop_closes_websocket_sessions_with_system_shutdown() {
+    let (server, port) = start(false, "").await;
+    let alice = server.new_user("alice").await;
+    let mut c = ws_login(port, &alice, Mech::Plain, "web", true).await;
+    server.ctl(&["stop"]).await.assert_ok();
+    expect_ws_stream_error(&mut c, "system-shutdown", 1000).await;
+}
