@@ -24,7 +24,8 @@ use std::sync::Arc;
 pub const SUBPROTOCOL: &str = "xmpp";
 
 /// Bytes the WebSocket layer reserves for reading. Its default (128 KiB) would be held by every
-/// idle connection; a message larger than this is still read, into a buffer grown for it.
+/// idle connection; a message larger than this is still read, into a buffer grown for it (and
+/// kept at that size by tungstenite afterwards, at most `max_message_bytes`).
 const READ_BUFFER_BYTES: usize = 4096;
 
 /// What the endpoint needs, built once per listener.
