@@ -463,3 +463,13 @@ async fn node_stop_closes_websocket_sessions_with_system_shutdown() {
     server.ctl(&["stop"]).await.assert_ok();
     expect_ws_stream_error(&mut c, "system-shutdown", 1000).await;
 }
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_message_is_not_well_formed() {
+    let (_server, port) = start(false, "").await;
+    let mut c = Client::connect_ws(port, "mallory").await;
+    c.open_stream().await;
+    // A masked text frame (mask 0: the payload goes as is) holding an invalid UTF-8 sequence.
+    c.send_ws_raw(&[0x81, 0x82, 0, 0, 0, 0, 0xC3, 0x28]).await.expect("write frame");
+    expect_ws_stream_error(&mut c, "not-well-formed", 1007).await;
+}
