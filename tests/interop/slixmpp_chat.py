@@ -143,8 +143,9 @@ async def run(args):
 
     alice.done_cb = maybe_done
     bob.done_cb = maybe_done
-    for c in (bob, alice):
-        c.connect(address=(args.host, args.port), force_starttls=True)
+    # user2 may sit on another node of a cluster (--port2).
+    for c, port in ((bob, args.port2 or args.port), (alice, args.port)):
+        c.connect(address=(args.host, port), force_starttls=True)
     try:
         finished, _ = await asyncio.wait(
             [all_done, failed], timeout=args.timeout, return_when=asyncio.FIRST_COMPLETED
@@ -165,6 +166,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port2", type=int, default=None, help="user2's port (default: --port)")
     p.add_argument("--domain", default="localhost")
     p.add_argument("--user1", required=True)
     p.add_argument("--password1", required=True)

@@ -8,6 +8,7 @@
 //! - [`http`]: HTTP listeners for browser clients (XMPP over WebSocket at a configured path).
 //! - [`accept`]: the accept loop both kinds of listener share.
 //! - [`session`]: the table of bound sessions and their mailboxes.
+//! - [`cluster`]: cluster mode over NATS (`[cluster] enabled`).
 //! - [`router`]: the one `route(stanza)` entry point (RFC 6120 §10, RFC 6121 §8).
 //! - [`modules`]: roster, presence, offline, disco, ping, version, time, last, register.
 //! - [`admin_ops`]: the admin operations behind the HTTP API and the CLI.
@@ -18,6 +19,7 @@ pub mod addr;
 pub mod admin_ops;
 pub mod auth_limits;
 pub mod c2s;
+pub mod cluster;
 pub mod http;
 pub mod metrics;
 pub mod modules;
@@ -41,6 +43,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Builds a node's shared state from its configuration: data directory, storage, TLS. Nothing
 /// listens yet (benchmarks and tests drive the router directly).
 pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
+    build_with_admin(config, None).await
+}
+
+/// [`build`], given the admin API's bound address (announced to other cluster nodes).
+pub async fn build_with_admin(
+    config: Config,
+    admin_bound: Option<std::net::SocketAddr>,
+) -> anyhow::Result<ServerRef> {
     let data_dir = config.general.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
@@ -54,6 +64,13 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
         Backend::Postgres => pg_storage::open(&config.storage, &data_dir).await?,
     };
     let tls = tls::setup(&config)?;
+    let admin_address = admin_bound
+        .unwrap_or_else(|| std::net::SocketAddr::new(config.admin.ip_address, config.admin.port))
+        .to_string();
+    let (cluster, cluster_pending) = match cluster::start(&config, &admin_address).await? {
+        Some((c, p)) => (Some(c), Some(p)),
+        None => (None, None),
+    };
     let mam_max_id = storage.archive.max_id().await.context("reading the highest archive id")?;
     let mam_id_slot = if config.modules.mam.enabled {
         storage.archive.claim_id_slot().await.context("claiming an archive id slot")?
@@ -76,8 +93,12 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
         listeners: Default::default(),
         sm_registry: Default::default(),
         misc: Default::default(),
+        cluster,
     });
     modules::mam::start(&server);
+    if let Some(p) = cluster_pending {
+        cluster::spawn(&server, p);
+    }
     Ok(server)
 }
 
@@ -85,7 +106,13 @@ pub async fn build(config: Config) -> anyhow::Result<ServerRef> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = config.general.data_dir.clone();
     let prometheus = metrics::install()?;
-    let server = build(config).await?;
+    // Bound before the node is built: cluster members announce the real admin address.
+    let admin_addr = std::net::SocketAddr::new(config.admin.ip_address, config.admin.port);
+    let admin_listener = tokio::net::TcpListener::bind(admin_addr)
+        .await
+        .with_context(|| format!("binding admin API {admin_addr}"))?;
+    let admin_bound = admin_listener.local_addr()?;
+    let server = build_with_admin(config, Some(admin_bound)).await?;
     // The token exists before any port answers, so a caller that sees the node listening can
     // always authenticate.
     let token = meerkat_admin::token::create(&data_dir)
@@ -111,12 +138,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         server.tasks.spawn(http::serve(server.clone(), listener, l));
     }
-    let admin_addr =
-        std::net::SocketAddr::new(server.config.admin.ip_address, server.config.admin.port);
-    let admin_listener = tokio::net::TcpListener::bind(admin_addr)
-        .await
-        .with_context(|| format!("binding admin API {admin_addr}"))?;
-    let admin_bound = admin_listener.local_addr()?;
     // With `port = 0` the CLI cannot learn the port from the config: it reads this file.
     meerkat_admin::endpoint::write(&data_dir, admin_bound)
         .with_context(|| format!("writing admin address in {}", data_dir.display()))?;
@@ -162,6 +183,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     server.shutdown.cancel();
+    if let Some(c) = server.cluster() {
+        // Other nodes see this one leave at once instead of after node_timeout_ms.
+        if let Err(e) = c.shutdown().await {
+            tracing::warn!(what = "cluster_leave_not_sent", error = %e);
+        }
+    }
     server.tasks.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, server.tasks.wait()).await.is_err() {
         tracing::warn!(what = "drain_timeout", "some connections did not close in time");

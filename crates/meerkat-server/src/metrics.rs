@@ -49,6 +49,17 @@ pub struct Metrics {
     pub sm_resume_failed: Counter,
     /// Resumable sessions waiting detached for their client.
     pub sm_detached: Gauge,
+    /// Stanzas another cluster node acknowledged.
+    pub cluster_sent: Counter,
+    /// Stanzas received from other cluster nodes.
+    pub cluster_received: Counter,
+    /// Stanzas no other node took (no responder, timeout, refused), handled here by the
+    /// single-node rules (offline storage, errors).
+    pub cluster_fallbacks: Counter,
+    /// 1 while the NATS connection is up (cluster mode only).
+    pub cluster_connected: Gauge,
+    /// Accounts this node is subscribed to (those with a resource bound here).
+    pub cluster_accounts: Gauge,
 }
 
 const KINDS: [&str; 3] = ["message", "presence", "iq"];
@@ -83,6 +94,11 @@ impl Metrics {
             sm_resumed: metrics::counter!("meerkat_sm_resumptions_total"),
             sm_resume_failed: metrics::counter!("meerkat_sm_resumption_failures_total"),
             sm_detached: metrics::gauge!("meerkat_sm_detached_sessions"),
+            cluster_sent: metrics::counter!("meerkat_cluster_stanzas_sent_total"),
+            cluster_received: metrics::counter!("meerkat_cluster_stanzas_received_total"),
+            cluster_fallbacks: metrics::counter!("meerkat_cluster_offline_fallbacks_total"),
+            cluster_connected: metrics::gauge!("meerkat_cluster_connected"),
+            cluster_accounts: metrics::gauge!("meerkat_cluster_accounts"),
         }
     }
 }
@@ -149,6 +165,23 @@ fn describe() {
         "meerkat_sm_detached_sessions",
         "Resumable sessions waiting for their client to resume"
     );
+    metrics::describe_counter!(
+        "meerkat_cluster_stanzas_sent_total",
+        "Stanzas another cluster node acknowledged"
+    );
+    metrics::describe_counter!(
+        "meerkat_cluster_stanzas_received_total",
+        "Stanzas received from other cluster nodes"
+    );
+    metrics::describe_counter!(
+        "meerkat_cluster_offline_fallbacks_total",
+        "Stanzas no cluster node took, handled by the offline rules on the sending node"
+    );
+    metrics::describe_gauge!("meerkat_cluster_connected", "1 while connected to NATS");
+    metrics::describe_gauge!(
+        "meerkat_cluster_accounts",
+        "Accounts with a resource bound here (NATS subscriptions)"
+    );
 }
 
 /// Serves `GET /metrics` until shutdown, and drains histograms periodically.
@@ -172,6 +205,10 @@ pub async fn serve(server: ServerRef, listener: tokio::net::TcpListener, handle:
             let handle = handle.clone();
             async move {
                 get().sessions.set(s.sessions.len() as f64);
+                if let Some(c) = s.cluster() {
+                    get().cluster_connected.set(if c.is_connected() { 1.0 } else { 0.0 });
+                    get().cluster_accounts.set(c.account_count() as f64);
+                }
                 ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
             }
         }),

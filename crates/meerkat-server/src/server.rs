@@ -41,6 +41,9 @@ pub struct Server {
     pub pep: crate::modules::pep::PepState,
     /// In-memory state of the blocking and ad-hoc command modules.
     pub misc: crate::modules::misc_state::MiscState,
+    /// The cluster transport and this node's view of accounts shared with other nodes;
+    /// `None` on a standalone node (`[cluster] enabled = false`), which then pays nothing.
+    pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
 }
 
 /// Shared handle.
@@ -65,6 +68,11 @@ impl DeliveryError {
 }
 
 impl Server {
+    /// The cluster handle when this node is a cluster member.
+    pub fn cluster(&self) -> Option<&crate::cluster::ClusterNode> {
+        self.cluster.as_deref()
+    }
+
     /// True when `domain` is one of the hosts served.
     pub fn serves(&self, domain: &str) -> bool {
         self.config.general.hosts.iter().any(|h| h == domain)

@@ -165,6 +165,7 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
         blocklist_interested: false,
     };
     server.sessions.bind(&bare, entry);
+    crate::cluster::on_bind(server, &me).await;
     crate::modules::blocking::on_bind(server, &me).await;
     let bound = Element::new("bind", ns::BIND)
         .with_child(Element::new("jid", ns::BIND).with_text(me.full()));
@@ -195,6 +196,9 @@ async fn cleanup(
     if state.available || !state.directed.is_empty() {
         presence::broadcast_unavailable(server, me, &mut state, None).await;
     }
+    // After the broadcast, which still reaches the user's resources on other nodes; before
+    // re-routing leftovers, which must not find this node subscribed.
+    crate::cluster::on_unbind(server, me).await;
     let last =
         LastActivity { seconds: chrono::Utc::now().timestamp(), status: state.last_status.clone() };
     if let Err(e) = server.storage.last.set_last(&me.host, &me.user, &last).await {
@@ -438,7 +442,12 @@ async fn handle_stanza(
         }
         "presence" => {
             let caps = crate::modules::caps::from_presence(server, &el);
+            let broadcast =
+                to.is_none() && matches!(el.attr("type"), None | Some("available" | "unavailable"));
             let (msgs, ack) = presence::from_client(server, me, state, el).await;
+            if broadcast {
+                crate::cluster::on_presence_change(server, me).await;
+            }
             if !msgs.is_empty() {
                 for m in &msgs {
                     conn.queue(m);

@@ -174,6 +174,16 @@ async fn broadcast_available(
         p.set_attr("to", format!("{}/{}", me.bare, e.resource));
         let _ = server.deliver(e, p);
     }
+    if server.cluster.is_some() {
+        // ... and those on other nodes, which, at initial presence, tell this one theirs.
+        let mut p = stored.clone();
+        p.set_attr("to", me.bare.clone());
+        crate::cluster::to_own_resources(server, &me.bare, p);
+        if initial {
+            let probe = presence(&me.full(), &me.bare, Some("probe"));
+            crate::cluster::to_own_resources(server, &me.bare, probe);
+        }
+    }
     if !initial {
         return (Vec::new(), None);
     }
@@ -237,7 +247,28 @@ async fn send_to_contact(server: &ServerRef, p: Element) {
 async fn probe(server: &ServerRef, me: &Me, contact: &str) {
     let Some(c) = Addr::parse(contact) else { return };
     let (Some(node), true) = (c.node.clone(), server.serves(&c.domain)) else { return };
+    if let Some(cl) = server.cluster() {
+        // The contact's resources may be on other nodes: a probe stanza reaches them.
+        let bare = c.bare();
+        if cl.views.shared(&bare) || server.sessions.resources(&bare).is_empty() {
+            let p = presence(&me.full(), &bare, Some("probe"));
+            router::route(server, p).await;
+            return;
+        }
+    }
     answer_probe(server, &me.full(), &me.bare, &node, &c.domain, false).await;
+}
+
+/// Answers a probe stanza for the local account `node@domain` (see [`answer_probe`]).
+pub async fn answer_probe_for(
+    server: &ServerRef,
+    probe: &Element,
+    node: &str,
+    domain: &str,
+    reply_unavailable: bool,
+) {
+    let Some(from) = probe.attr("from").and_then(Addr::parse) else { return };
+    answer_probe(server, &from.full(), &from.bare(), node, domain, reply_unavailable).await;
 }
 
 /// Answers a probe from `prober` for the local account `node@domain`: the presence of each of
@@ -251,14 +282,23 @@ async fn answer_probe(
     domain: &str,
     reply_unavailable: bool,
 ) {
-    let item = server.storage.roster.get_item(domain, node, prober_bare).await.ok().flatten();
-    if !matches!(item.map(|i| i.subscription), Some(Subscription::From | Subscription::Both)) {
-        return;
-    }
     let bare = format!("{node}@{domain}");
+    // The user's own resource (on another node, at its initial presence) needs no
+    // subscription, and no "unavailable" either: it knows its own resources are there.
+    let own = server.cluster.is_some() && prober_bare == bare;
+    let reply_unavailable = reply_unavailable && !own;
+    if !own {
+        let item = server.storage.roster.get_item(domain, node, prober_bare).await.ok().flatten();
+        if !matches!(item.map(|i| i.subscription), Some(Subscription::From | Subscription::Both)) {
+            return;
+        }
+    }
     let resources = server.sessions.resources(&bare);
     let mut any = false;
     for e in &resources {
+        if own && prober_full == format!("{bare}/{}", e.resource) {
+            continue;
+        }
         if let Some(mut p) = e.presence_from(&bare) {
             p.set_attr("to", prober_full.to_owned());
             router::route(server, p).await;
@@ -308,6 +348,11 @@ pub async fn broadcast_unavailable(
             let mut p = base.clone();
             p.set_attr("to", format!("{}/{}", me.bare, e.resource));
             let _ = server.deliver(e, p);
+        }
+        if server.cluster.is_some() {
+            let mut p = base.clone();
+            p.set_attr("to", me.bare.clone());
+            crate::cluster::to_own_resources(server, &me.bare, p);
         }
     }
     for to in directed {
@@ -456,6 +501,12 @@ async fn inbound_subscription(
         // §3.1.3). The price is a rare duplicate request, which clients ignore.
         let now = server.sessions.resources(&me_bare);
         deliver_to_available(server, &fwd, &now);
+        if server.cluster.is_some() {
+            // The account's resources on other nodes: their nodes only deliver it.
+            let mut copy = fwd.clone();
+            crate::cluster::mark(&mut copy);
+            crate::cluster::to_own_resources(server, &me_bare, copy);
+        }
     }
     if let Some(reply) = inb.auto_reply {
         router::route(server, presence(&me_bare, &sender, Some(kind_name(reply)))).await;

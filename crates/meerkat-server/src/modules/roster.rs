@@ -200,4 +200,28 @@ pub fn push(server: &ServerRef, user: &str, host: &str, item: Element, ver: &str
             .with_child(q.clone());
         let _ = server.deliver(e, iq);
     }
+    if server.cluster.is_some() {
+        // The user's interested resources on other nodes (`deliver_remote_push` there).
+        let iq = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", "push")
+            .with_attr("from", bare.clone())
+            .with_attr("to", bare.clone())
+            .with_child(q);
+        crate::cluster::to_own_resources(server, &bare, iq);
+    }
+}
+
+/// Cluster: a roster push for `bare` made on another node (an IQ set from the account to
+/// itself, which only a node makes), for this node's interested resources of it.
+pub fn deliver_remote_push(server: &ServerRef, bare: &str, iq: &Element) {
+    let Some(q) = iq.get_child("query", ns::ROSTER) else { return };
+    for e in server.sessions.resources(bare).iter().filter(|e| e.interested) {
+        let push = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", format!("push{}", crate::c2s::conn::new_stream_id()))
+            .with_attr("to", format!("{bare}/{}", e.resource))
+            .with_child(q.clone());
+        let _ = server.deliver(e, push);
+    }
 }

@@ -6,6 +6,7 @@
 //! c2s session --route()--> server domain  -> modules::server_iq (disco, ping, version, ...)
 //!                      \-> local bare JID -> rules of RFC 6121 §8.5.2 (priority, offline)
 //!                      \-> local full JID -> session mailbox, or §8.5.3 fallbacks
+//!                      \-> (cluster) account held on another node -> its NATS subject
 //!                      \-> other domain   -> remote-server-not-found (no s2s yet)
 //! ```
 //! Routing runs in the sender's task; it never waits on the recipient (mailboxes are bounded
@@ -18,7 +19,20 @@ use crate::server::ServerRef;
 use meerkat_proto::error::{error_reply, StanzaError, StanzaErrorCondition as SEC};
 use meerkat_xml::Element;
 
+pub(crate) use local::route_local_from;
 pub use local::{deliver_to_available, route_local};
+
+/// Where a stanza for a local-domain account comes from, which decides whether the cluster may
+/// still be asked (never for a stanza that came from it: no loops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Routed on this node (a client, a module): other nodes may hold the recipient.
+    Local,
+    /// Sent here by another node that found this node subscribed to the account.
+    Cluster,
+    /// No node took it: the single-node rules for an account without sessions, here.
+    Fallback,
+}
 
 /// Routes a stanza whose `from` has been stamped by the server. Errors are bounced to `from`.
 pub async fn route(server: &ServerRef, stanza: Element) {

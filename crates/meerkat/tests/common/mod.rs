@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod nats;
 pub mod scram;
 pub mod tls;
 pub mod websocket;
@@ -123,12 +124,18 @@ impl TlsMode {
 pub struct ServerBuilder {
     listeners: Vec<TlsMode>,
     extra: String,
+    general: String,
     nofile: Option<u64>,
 }
 
 impl Default for ServerBuilder {
     fn default() -> Self {
-        ServerBuilder { listeners: vec![TlsMode::Starttls], extra: String::new(), nofile: None }
+        ServerBuilder {
+            listeners: vec![TlsMode::Starttls],
+            extra: String::new(),
+            general: String::new(),
+            nofile: None,
+        }
     }
 }
 
@@ -152,6 +159,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds `key = value` lines to the `[general]` section (e.g. `node_name`).
+    pub fn general(mut self, toml_lines: &str) -> Self {
+        self.general.push_str(toml_lines);
+        self.general.push('\n');
+        self
+    }
+
     /// Starts the node with this open-file limit (soft and hard), to test running out of
     /// descriptors.
     pub fn nofile_limit(mut self, limit: u64) -> Self {
@@ -161,7 +175,9 @@ impl ServerBuilder {
 
     fn render(&self, data_dir: &Path, ports: &[u16], admin_port: u16) -> String {
         let mut s =
-            format!("[general]\nhosts = [\"{DOMAIN}\"]\ndata_dir = \"{}\"\n\n", data_dir.display());
+            format!("[general]\nhosts = [\"{DOMAIN}\"]\ndata_dir = \"{}\"\n", data_dir.display());
+        s.push_str(&self.general);
+        s.push('\n');
         for (mode, port) in self.listeners.iter().zip(ports) {
             s.push_str(&format!(
                 "[[listen.c2s]]\nip_address = \"127.0.0.1\"\nport = {port}\ntls_mode = \"{}\"\n\n",
@@ -369,6 +385,14 @@ impl TestServer {
     /// The node's exit status if it has exited.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Kills the node with SIGKILL (no leave message, no session cleanup) and waits for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Panics when the node process is gone.

@@ -15,6 +15,7 @@
 //! 9. [`config`]: config errors.
 //! 10. [`os_limits`]: running out of file descriptors.
 //! 11. [`postgres`]: the PostgreSQL backend (issue 5).
+//! 12. [`cluster`]: three nodes over NATS and one PostgreSQL database (issue 5).
 //!
 //! Issue 4 (modern clients): [`stream_management`] (XEP-0198), [`csi`] (XEP-0352), [`interop_sm`]
 //! (slixmpp resuming over a cut TCP proxy); one-to-one message path: [`carbons`] (XEP-0280), [`mam`]
@@ -41,6 +42,7 @@ mod bad_input;
 mod blocking;
 mod caps;
 mod carbons;
+mod cluster;
 mod config;
 mod csi;
 mod interop;

@@ -149,14 +149,44 @@ fn payload_with(items: &[String], name: &str) -> Element {
 
 /// Pushes a block/unblock to every resource that asked for the blocklist (§3.3).
 fn push(server: &ServerRef, me: &Me, payload: Element) {
-    for e in server.sessions.resources(&me.bare).iter().filter(|e| e.blocklist_interested) {
+    push_local(server, &me.bare, &payload);
+    if server.cluster.is_some() {
+        // The user's other nodes reload their cached list and push it (`on_remote_change`).
+        let iq = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", "block")
+            .with_attr("from", me.bare.clone())
+            .with_attr("to", me.bare.clone())
+            .with_child(payload);
+        crate::cluster::to_own_resources(server, &me.bare, iq);
+    }
+}
+
+fn push_local(server: &ServerRef, bare: &str, payload: &Element) {
+    for e in server.sessions.resources(bare).iter().filter(|e| e.blocklist_interested) {
         let iq = Element::new("iq", ns::CLIENT)
             .with_attr("type", "set")
             .with_attr("id", format!("block{}", crate::c2s::conn::new_stream_id()))
-            .with_attr("to", format!("{}/{}", me.bare, e.resource))
+            .with_attr("to", format!("{bare}/{}", e.resource))
             .with_child(payload.clone());
         let _ = server.deliver(e, iq);
     }
+}
+
+/// Cluster: the user changed the blocklist on another node (`payload` is its push): reload the
+/// cached list here, so enforcement on this node follows at once, and push it to this node's
+/// interested resources.
+pub async fn on_remote_change(server: &ServerRef, bare: &str, payload: &Element) {
+    if !server.config.modules.blocking.enabled {
+        return;
+    }
+    let Some(a) = Addr::parse(bare) else { return };
+    let Some(user) = a.node.as_deref() else { return };
+    match server.storage.misc.blocking.get_blocklist(&a.domain, user).await {
+        Ok(list) => server.misc.blocking.set(bare, list),
+        Err(e) => tracing::error!(what = "blocklist_read_failed", error = %e),
+    }
+    push_local(server, bare, payload);
 }
 
 /// Sends, from each available resource of the user, unavailable presence (`available` false)

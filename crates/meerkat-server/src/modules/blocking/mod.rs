@@ -25,7 +25,7 @@ mod handler;
 mod matching;
 
 pub use cache::BlockCache;
-pub use handler::{handle, on_bind, on_unbind};
+pub use handler::{handle, on_bind, on_remote_change, on_unbind};
 pub use matching::normalize_item;
 
 use crate::addr::Addr;

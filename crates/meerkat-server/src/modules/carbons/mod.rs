@@ -137,11 +137,33 @@ pub fn fork_sent(server: &ServerRef, me: &Me, msg: &Element) {
         return;
     }
     let others = server.sessions.carbons_enabled(&me.bare, me.sid);
-    if others.is_empty() || !eligible(msg) {
+    let cluster = server.cluster.is_some();
+    if (others.is_empty() && !cluster) || !eligible(msg) {
         return;
     }
     let refs: Vec<&SessionEntry> = others.iter().collect();
     deliver_copies(server, "sent", &me.bare, msg, &refs);
+    if cluster {
+        // The user's resources on other nodes get it through their node (`deliver_remote_sent`).
+        crate::cluster::to_own_resources(
+            server,
+            &me.bare,
+            wrap("sent", &me.bare, me.bare.clone(), msg),
+        );
+    }
+}
+
+/// Cluster: a `sent` carbon (addressed to the bare JID) that a resource of `bare` on another
+/// node produced, for this node's carbons-enabled resources of it.
+pub fn deliver_remote_sent(server: &ServerRef, bare: &str, carbon: &Element) {
+    if !server.config.modules.carbons.enabled {
+        return;
+    }
+    for e in server.sessions.resources(bare).iter().filter(|e| e.carbons) {
+        let mut copy = carbon.clone();
+        copy.set_attr("to", format!("{bare}/{}", e.resource));
+        let _ = server.deliver(e, copy);
+    }
 }
 
 /// Handles `<enable/>` and `<disable/>` (§4, §5). Returns false when the IQ is not for this
