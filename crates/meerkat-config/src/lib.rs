@@ -21,6 +21,7 @@ use std::path::PathBuf;
 
 pub mod cluster;
 pub mod cluster_state;
+pub mod http;
 pub mod load;
 pub mod messaging;
 mod misc_modules;
@@ -29,6 +30,7 @@ pub mod sm_csi;
 pub mod validate;
 
 pub use cluster::ClusterConfig;
+pub use http::HttpListener;
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
 pub use misc_modules::{AdhocModule, BlockingModule, PrivateModule, VcardModule};
@@ -87,17 +89,20 @@ impl Default for General {
     }
 }
 
-/// `[listen]`: lists of listeners by kind, as `[[listen.c2s]]` tables.
+/// `[listen]`: lists of listeners by kind, as `[[listen.c2s]]` and `[[listen.http]]` tables.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
     /// Client-to-server listeners.
     pub c2s: Vec<C2sListener>,
+    /// HTTP listeners (XMPP over WebSocket); none by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpListener>,
 }
 
 impl Default for Listen {
     fn default() -> Self {
-        Listen { c2s: vec![C2sListener::default()] }
+        Listen { c2s: vec![C2sListener::default()], http: Vec::new() }
     }
 }
 

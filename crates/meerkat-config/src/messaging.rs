@@ -49,6 +49,9 @@ pub struct MamModule {
     pub writer_queue: usize,
     /// Most messages written in one transaction.
     pub writer_batch: usize,
+    /// How long the writer gathers messages before a transaction that is not full, in
+    /// milliseconds (group commit: fewer, larger transactions). A query never waits for it.
+    pub writer_linger_ms: u64,
     /// Users whose preferences are kept in memory (so routing reads no storage).
     pub prefs_cache_entries: usize,
 }
@@ -61,8 +64,9 @@ impl Default for MamModule {
             default_page_size: 50,
             max_page_size: 250,
             max_prefs_jids: 100,
-            writer_queue: 4096,
-            writer_batch: 256,
+            writer_queue: 8192,
+            writer_batch: 2048,
+            writer_linger_ms: 100,
             prefs_cache_entries: 10_000,
         }
     }

@@ -162,6 +162,63 @@ fn listeners(config: &Config, file: &Path) -> Result<(), ConfigError> {
         }
         seen.push((key, addr));
     }
+    for (i, listener) in config.listen.http.iter().enumerate() {
+        let key = format!("listen.http[{i}]");
+        http_listener(listener, &key, config.limits.max_stanza_bytes, file)?;
+        let addr = (listener.ip_address, listener.port);
+        if collides(addr, admin) {
+            return Err(ConfigError::invalid(
+                file,
+                format!("{key}.port"),
+                format!("{}:{} is also the admin API's address", addr.0, addr.1),
+            ));
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, seen)| collides(*seen, addr)) {
+            return Err(ConfigError::invalid(
+                file,
+                format!("{key}.port"),
+                format!("{}:{} is already used by {other}", addr.0, addr.1),
+            ));
+        }
+        seen.push((key, addr));
+    }
+    Ok(())
+}
+
+/// The rules of one `[[listen.http]]` table that do not involve other listeners.
+fn http_listener(
+    l: &crate::HttpListener,
+    key: &str,
+    max_stanza_bytes: usize,
+    file: &Path,
+) -> Result<(), ConfigError> {
+    let invalid =
+        |field: &str, why: String| ConfigError::invalid(file, format!("{key}.{field}"), why);
+    if l.backlog == 0 {
+        return Err(invalid("backlog", "must be above 0".into()));
+    }
+    if l.max_connections == 0 {
+        return Err(invalid("max_connections", "must be above 0".into()));
+    }
+    let path = &l.websocket_path;
+    if !path.starts_with('/') || path.len() < 2 || path.contains(['?', '#', ' ']) {
+        return Err(invalid(
+            "websocket_path",
+            format!("`{path}` is not an absolute path such as \"/ws-xmpp\""),
+        ));
+    }
+    if l.max_message_bytes == 0 || l.max_message_bytes > max_stanza_bytes {
+        return Err(invalid(
+            "max_message_bytes",
+            format!("must be between 1 and limits.max_stanza_bytes ({max_stanza_bytes})"),
+        ));
+    }
+    if l.max_frame_bytes == 0 || l.max_frame_bytes > l.max_message_bytes {
+        return Err(invalid(
+            "max_frame_bytes",
+            format!("must be between 1 and max_message_bytes ({})", l.max_message_bytes),
+        ));
+    }
     Ok(())
 }
 
@@ -444,6 +501,32 @@ mod tests {
         let (key, message) = rejected("[[listen.c2s]]\nport = 5551\n");
         assert_eq!(key, "listen.c2s[0].port");
         assert!(message.contains("admin"), "{message}");
+    }
+
+    #[test]
+    fn http_listener_rules() {
+        accepted("[[listen.http]]\nport = 5280\n");
+        let (key, message) =
+            rejected("[[listen.c2s]]\nport = 5222\n[[listen.http]]\nport = 5222\n");
+        assert_eq!(key, "listen.http[0].port");
+        assert!(message.contains("listen.c2s[0]"), "{message}");
+        assert_eq!(rejected("[[listen.http]]\nport = 5551\n").0, "listen.http[0].port");
+        assert_eq!(
+            rejected("[[listen.http]]\nwebsocket_path = \"ws\"\n").0,
+            "listen.http[0].websocket_path"
+        );
+        assert_eq!(
+            rejected("[[listen.http]]\nmax_message_bytes = 70000\n").0,
+            "listen.http[0].max_message_bytes"
+        );
+        accepted(
+            "[limits]\nmax_stanza_bytes = 70000\n[[listen.http]]\nmax_message_bytes = 70000\n",
+        );
+        assert_eq!(
+            rejected("[[listen.http]]\nmax_frame_bytes = 0\n").0,
+            "listen.http[0].max_frame_bytes"
+        );
+        assert_eq!(rejected("[[listen.http]]\nbacklog = 0\n").0, "listen.http[0].backlog");
     }
 
     #[test]

@@ -30,4 +30,6 @@ fn example_config_mentions_optional_keys() {
     assert!(text.contains("# certfile = "));
     assert!(text.contains("# keyfile = "));
     assert!(text.contains("# postgres_password_file = "));
+    assert!(text.contains("# [[listen.http]]\n"));
+    assert!(text.contains("# websocket_path = \"/ws-xmpp\""));
 }

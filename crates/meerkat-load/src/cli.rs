@@ -25,6 +25,10 @@ pub struct Common {
     /// worker's users log in to one node and chat among themselves there.
     #[arg(long, global = true, default_value = "127.0.0.1:5222")]
     pub server: String,
+    /// The servers of `--server` are nodes of one cluster: user i logs in to server i mod n
+    /// in every process, so chat recipients are random across the cluster.
+    #[arg(long, global = true)]
+    pub cluster: bool,
     /// XMPP domain of the users.
     #[arg(long, global = true, default_value = "localhost")]
     pub domain: String,

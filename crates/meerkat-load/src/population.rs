@@ -33,6 +33,10 @@ const FAILURES_PRINTED: u64 = 10;
 pub struct UserConfig {
     /// Server address (checked to be loopback).
     pub target: SocketAddr,
+    /// Nodes of one cluster (`--cluster`): user `i` connects to `cluster[i % len]` instead of
+    /// `target`. Empty otherwise.
+    #[serde(default)]
+    pub cluster: Vec<SocketAddr>,
     /// Source addresses, used round-robin by user index; empty: the kernel chooses.
     pub source_ips: Vec<IpAddr>,
     /// XMPP domain.
@@ -61,6 +65,15 @@ pub struct UserConfig {
 }
 
 impl UserConfig {
+    /// The server user `idx` logs in to.
+    pub fn target_of(&self, idx: u64) -> SocketAddr {
+        if self.cluster.is_empty() {
+            return self.target;
+        }
+        let i = usize::try_from(idx % self.cluster.len() as u64).unwrap_or(0);
+        self.cluster.get(i).copied().unwrap_or(self.target)
+    }
+
     /// The client context (TLS connector, key cache) for these settings.
     pub fn client_ctx(&self) -> anyhow::Result<ClientCtx> {
         let keys = match &self.key_cache {
@@ -291,7 +304,7 @@ async fn connect_and_login(shared: &Shared, idx: u64) -> anyhow::Result<XmppStre
     let user = shared.cfg.username(idx);
     let timeout = Duration::from_millis(shared.cfg.login_timeout_ms);
     let attempt = async {
-        let tcp = connect_tcp(shared.cfg.target, shared.cfg.source_ip(idx)).await?;
+        let tcp = connect_tcp(shared.cfg.target_of(idx), shared.cfg.source_ip(idx)).await?;
         let mut s = XmppStream::new(tcp);
         client::login(&shared.ctx, &mut s, &user, &shared.cfg.password).await?;
         anyhow::Ok(s)
@@ -431,5 +444,26 @@ async fn handle_stanza(shared: &Shared, s: &mut XmppStream, el: &Element) -> u64
             0
         }
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::*;
+
+    #[test]
+    fn users_of_a_cluster_go_round_robin_over_its_nodes() {
+        let node = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let mut cfg: UserConfig = serde_json::from_value(serde_json::json!({
+            "target": "127.0.0.1:1", "source_ips": [], "domain": "d", "starttls": false,
+            "mech": "Plain", "resource": "r", "prefix": "u", "password": "p",
+            "login_timeout_ms": 1, "key_cache": null, "max_pending_logins": 1,
+            "chat_period_ms": null
+        }))
+        .expect("config without the cluster field (older workers' format)");
+        assert_eq!(cfg.target_of(7), node(1));
+        cfg.cluster = vec![node(2), node(3), node(4)];
+        let got: Vec<u16> = (0..6).map(|i| cfg.target_of(i).port()).collect();
+        assert_eq!(got, vec![2, 3, 4, 2, 3, 4]);
     }
 }

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Settings; the first line.
-    Init(UserConfig),
+    Init(Box<UserConfig>),
     /// Log users `first..first+count` in at `rate` logins/s.
     Add {
         /// Matches the `RampDone` reply.
@@ -75,7 +75,7 @@ pub async fn run_worker() -> anyhow::Result<()> {
         bail!("worker: first line must be Init");
     };
     let stats = Arc::new(Stats::default());
-    let pop = Population::new(cfg, stats.clone())?;
+    let pop = Population::new(*cfg, stats.clone())?;
     // Bounded: at most a few seconds of ticks; if the parent stops reading, the worker blocks
     // rather than buffering without limit.
     let (tx, mut rx) = mpsc::channel::<FromWorker>(64);
@@ -182,7 +182,7 @@ impl WorkerPool {
             if !targets.is_empty() {
                 cfg.target = targets[i % targets.len()];
             }
-            let init = serde_json::to_string(&ToWorker::Init(cfg))? + "\n";
+            let init = serde_json::to_string(&ToWorker::Init(Box::new(cfg)))? + "\n";
             let mut child = Command::new(&exe)
                 .arg("worker")
                 .stdin(Stdio::piped())

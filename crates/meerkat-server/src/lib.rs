@@ -3,7 +3,10 @@
 //!
 //! # Layout
 //! - [`server`]: the shared state every task gets ([`server::Server`]).
-//! - [`c2s`]: client connections: accept loop, negotiation, bound sessions.
+//! - [`c2s`]: client connections: accept loop, negotiation, bound sessions, and the RFC 7395
+//!   WebSocket framing that runs them over WebSocket too.
+//! - [`http`]: HTTP listeners for browser clients (XMPP over WebSocket at a configured path).
+//! - [`accept`]: the accept loop both kinds of listener share.
 //! - [`session`]: the table of bound sessions and their mailboxes.
 //! - [`cluster`]: cluster mode over NATS (`[cluster] enabled`).
 //! - [`router`]: the one `route(stanza)` entry point (RFC 6120 §10, RFC 6121 §8).
@@ -11,11 +14,13 @@
 //! - [`admin_ops`]: the admin operations behind the HTTP API and the CLI.
 //! - [`tls`], [`auth_limits`], [`addr`]: certificates, login throttling, JID helpers.
 
+pub mod accept;
 pub mod addr;
 pub mod admin_ops;
 pub mod auth_limits;
 pub mod c2s;
 pub mod cluster;
+pub mod http;
 pub mod metrics;
 pub mod modules;
 pub mod pg_storage;
@@ -123,6 +128,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             v.push(desc);
         }
         server.tasks.spawn(c2s::listener::serve(server.clone(), listener, l));
+    }
+    for l in server.config.listen.http.clone() {
+        let listener = http::bind(&l)
+            .with_context(|| format!("binding http listener {}:{}", l.ip_address, l.port))?;
+        let scheme = if l.tls { "https" } else { "http" };
+        let desc = format!("http {scheme}://{}{}", listener.local_addr()?, l.websocket_path);
+        tracing::info!(what = "listening", listener = %desc);
+        if let Ok(mut v) = server.listeners.lock() {
+            v.push(desc);
+        }
+        server.tasks.spawn(http::serve(server.clone(), listener, l));
     }
     // With `port = 0` the CLI cannot learn the port from the config: it reads this file.
     meerkat_admin::endpoint::write(&data_dir, admin_bound)

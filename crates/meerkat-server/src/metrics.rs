@@ -21,6 +21,12 @@ pub struct Metrics {
     pub connections: Counter,
     /// Accept errors (EMFILE and others).
     pub accept_errors: Counter,
+    /// Accepted HTTP connections (HTTP listeners).
+    pub http_connections: Counter,
+    /// XMPP-over-WebSocket connections upgraded (RFC 7395).
+    pub websocket_connections: Counter,
+    /// XMPP-over-WebSocket connections open now.
+    pub websocket_open: Gauge,
     /// Stanzas received from clients, by kind.
     pub stanzas_in: [Counter; 3],
     /// Stanzas written to clients, by kind.
@@ -74,6 +80,9 @@ impl Metrics {
             login_failures: metrics::counter!("meerkat_login_failures_total"),
             connections: metrics::counter!("meerkat_c2s_connections_total"),
             accept_errors: metrics::counter!("meerkat_c2s_accept_errors_total"),
+            http_connections: metrics::counter!("meerkat_http_connections_total"),
+            websocket_connections: metrics::counter!("meerkat_websocket_connections_total"),
+            websocket_open: metrics::gauge!("meerkat_websocket_connections"),
             stanzas_in: KINDS.map(|k| metrics::counter!("meerkat_stanzas_in_total", "kind" => k)),
             stanzas_out: KINDS.map(|k| metrics::counter!("meerkat_stanzas_out_total", "kind" => k)),
             bytes_in: metrics::counter!("meerkat_c2s_bytes_in_total"),
@@ -123,6 +132,15 @@ fn describe() {
     metrics::describe_counter!("meerkat_login_failures_total", "Failed SASL attempts");
     metrics::describe_counter!("meerkat_c2s_connections_total", "Accepted client connections");
     metrics::describe_counter!("meerkat_c2s_accept_errors_total", "Failed accepts (EMFILE, ...)");
+    metrics::describe_counter!("meerkat_http_connections_total", "Accepted HTTP connections");
+    metrics::describe_counter!(
+        "meerkat_websocket_connections_total",
+        "XMPP-over-WebSocket connections upgraded"
+    );
+    metrics::describe_gauge!(
+        "meerkat_websocket_connections",
+        "Open XMPP-over-WebSocket connections"
+    );
     metrics::describe_counter!("meerkat_stanzas_in_total", "Stanzas received from clients");
     metrics::describe_counter!("meerkat_stanzas_out_total", "Stanzas written to clients");
     metrics::describe_counter!("meerkat_c2s_bytes_in_total", "Bytes read from clients");

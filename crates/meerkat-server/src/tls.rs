@@ -14,6 +14,9 @@ use tokio_rustls::TlsAcceptor;
 pub struct TlsSetup {
     /// rustls acceptor (TLS 1.2 and 1.3).
     pub acceptor: TlsAcceptor,
+    /// The same certificate for HTTP listeners, negotiating ALPN `http/1.1` (browsers offer
+    /// `h2` first; only HTTP/1.1 is served, where the WebSocket upgrade lives).
+    pub http_acceptor: TlsAcceptor,
     /// `tls-server-end-point` binding data (RFC 5929): SHA-256 of the leaf certificate.
     pub server_end_point: Vec<u8>,
 }
@@ -44,7 +47,13 @@ pub fn setup(config: &Config) -> anyhow::Result<TlsSetup> {
     // Session tickets would keep per-connection secrets around longer; stateless resumption is
     // not worth it for long-lived XMPP connections.
     tls.send_tls13_tickets = 0;
-    Ok(TlsSetup { acceptor: TlsAcceptor::from(Arc::new(tls)), server_end_point })
+    let mut http = tls.clone();
+    http.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsSetup {
+        acceptor: TlsAcceptor::from(Arc::new(tls)),
+        http_acceptor: TlsAcceptor::from(Arc::new(http)),
+        server_end_point,
+    })
 }
 
 fn ensure_self_signed(data_dir: &Path, hosts: &[String]) -> anyhow::Result<(PathBuf, PathBuf)> {

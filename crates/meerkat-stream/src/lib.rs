@@ -8,6 +8,8 @@
 //!   creation, PBKDF2 on a thread that may block).
 //! - [`features`]: the `<stream:features/>` each stage offers.
 //! - [`sm`]: Stream Management (XEP-0198) nonzas, counters and the unacked queue.
+//! - [`websocket`]: the RFC 7395 framing (one element per WebSocket message, `<open/>` and
+//!   `<close/>`) that lets the same machine and sessions run over a WebSocket.
 //! - [`xml_stream_error`]: the stream error that ends a stream whose XML broke.
 //!
 //! The crate does no I/O and reads no clock: the caller passes "now" in and enforces the
@@ -19,6 +21,7 @@
 pub mod c2s;
 pub mod features;
 pub mod sm;
+pub mod websocket;
 
 use meerkat_proto::error::{StreamError, StreamErrorCondition as C};
 use meerkat_xml::XmlError;

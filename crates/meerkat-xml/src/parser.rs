@@ -263,6 +263,13 @@ impl StreamParser {
         }
     }
 
+    /// Marks the stream broken by a rule the framing above the XML enforces (e.g. one element
+    /// per WebSocket message): drops what is buffered, and every later call returns `e`.
+    pub fn poison(&mut self, e: XmlError) {
+        self.poison = Some(Box::new(e));
+        self.clear_buffer(0);
+    }
+
     /// Forgets everything buffered and expects a new stream header (stream restart after
     /// STARTTLS or SASL success, RFC 6120 §5.3.4 and §6.4.6).
     pub fn reset(&mut self) {

@@ -41,6 +41,7 @@ impl RunCtx {
         let c = &self.common;
         UserConfig {
             target: self.target(),
+            cluster: if c.cluster { self.targets.clone() } else { Vec::new() },
             source_ips: self.source_ips.clone(),
             domain: c.domain.clone(),
             starttls: c.starttls,
@@ -71,7 +72,8 @@ impl RunCtx {
             max_users,
             self.common.per_worker,
             self.common.workers,
-            &self.targets,
+            // A cluster's nodes are chosen per user, not per worker.
+            if self.common.cluster { &[] } else { &self.targets },
         )
         .await
     }
@@ -92,9 +94,10 @@ impl RunCtx {
         self.targets[0]
     }
 
-    /// Fails for scenarios whose users must all reach each other through one server.
+    /// Fails for scenarios whose users must all reach each other through one server (or one
+    /// cluster).
     pub fn single_server(&self, scenario: &str) -> anyhow::Result<()> {
-        if self.targets.len() > 1 {
+        if self.targets.len() > 1 && !self.common.cluster {
             anyhow::bail!("{scenario} takes one --server (got {})", self.targets.len());
         }
         Ok(())

@@ -38,7 +38,7 @@ pub async fn run(rc: &RunCtx, a: &RegisterArgs) -> anyhow::Result<Summary> {
         tasks.spawn(async move {
             let user = cfg.username(idx);
             let attempt = async {
-                let tcp = connect_tcp(cfg.target, cfg.source_ip(idx)).await?;
+                let tcp = connect_tcp(cfg.target_of(idx), cfg.source_ip(idx)).await?;
                 let mut s = XmppStream::new(tcp);
                 let r = client::register(&ctx, &mut s, &user, &cfg.password).await?;
                 s.close().await;

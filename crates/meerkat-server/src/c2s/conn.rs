@@ -2,6 +2,7 @@
 //! elements, and closing with a stream error. Protocol decisions live in the callers.
 
 use super::transport::Transport;
+use super::websocket;
 use meerkat_proto::error::{StreamError, StreamErrorCondition};
 use meerkat_proto::ns;
 use meerkat_xml::{Element, StreamEvent, StreamParser, XmlError};
@@ -65,14 +66,36 @@ pub struct Conn {
 
 impl Conn {
     /// Wraps an accepted transport.
-    pub fn new(io: Transport, parser: StreamParser, peer: SocketAddr) -> Self {
+    pub fn new(io: Transport, mut parser: StreamParser, peer: SocketAddr) -> Self {
+        if io.is_websocket() {
+            websocket::prime(&mut parser);
+        }
         Conn { io, parser, peer, header_sent: false, bytes_in: 0, ext: None, out: Vec::new() }
+    }
+
+    /// Expects a new stream header (stream restart after SASL success, RFC 6120 §6.4.6; on a
+    /// WebSocket, a new `<open/>`).
+    pub fn reset_parser(&mut self) {
+        if self.io.is_websocket() {
+            websocket::prime(&mut self.parser);
+        } else {
+            self.parser.reset();
+        }
+    }
+
+    /// The next parsed event of what was read, `Ok(None)` when more input is needed.
+    pub fn next_parsed(&mut self) -> Result<Option<StreamEvent>, XmlError> {
+        match &mut self.io {
+            // The message was parsed whole when it was read.
+            Transport::WebSocket(ws) => Ok(ws.take_event()),
+            _ => self.parser.next_event(),
+        }
     }
 
     /// Reads until the parser yields an event or `deadline` passes.
     pub async fn next_event(&mut self, deadline: Option<Instant>) -> Result<StreamEvent, ConnEnd> {
         loop {
-            if let Some(ev) = self.parser.next_event().map_err(ConnEnd::Xml)? {
+            if let Some(ev) = self.next_parsed().map_err(ConnEnd::Xml)? {
                 return Ok(ev);
             }
             match deadline {
@@ -85,8 +108,14 @@ impl Conn {
         }
     }
 
-    /// Reads once from the socket into the parser.
+    /// Reads once from the socket into the parser (on a WebSocket: one message or control frame).
     pub async fn read_some(&mut self) -> Result<(), ConnEnd> {
+        if let Transport::WebSocket(ws) = &mut self.io {
+            let n = websocket::read(ws, &mut self.parser).await?;
+            self.bytes_in += n as u64;
+            crate::metrics::get().bytes_in.increment(n as u64);
+            return Ok(());
+        }
         let io = &mut self.io;
         let parser = &mut self.parser;
         let n = poll_fn(|cx| {
@@ -113,6 +142,18 @@ impl Conn {
 
     /// Queues a top-level element in the `jabber:client` stream.
     pub fn queue(&mut self, el: &Element) {
+        if let Transport::WebSocket(ws) = &mut self.io {
+            if el.ns == ns::CLIENT {
+                crate::metrics::get().stanzas_out[crate::metrics::kind_index(&el.name)]
+                    .increment(1);
+                if let Some(ext) = &mut self.ext {
+                    ext.on_written(el);
+                }
+            }
+            websocket::write_element(&mut self.out, el);
+            ws.mark(self.out.len());
+            return;
+        }
         if el.ns == ns::STREAM {
             // Stream-namespace elements use the `stream:` prefix every client expects.
             self.out.extend_from_slice(b"<stream:");
@@ -147,8 +188,18 @@ impl Conn {
     }
 
     /// Queues raw bytes (stream header and footer).
-    pub fn queue_raw(&mut self, bytes: &[u8]) {
+    fn queue_raw(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
+    }
+
+    /// Queues the end of our stream: `</stream:stream>`, or `<close/>` on a WebSocket.
+    fn queue_footer(&mut self) {
+        if let Transport::WebSocket(ws) = &mut self.io {
+            websocket::write_close(&mut self.out);
+            ws.mark(self.out.len());
+        } else {
+            self.queue_raw(b"</stream:stream>");
+        }
     }
 
     /// Writes everything queued.
@@ -157,12 +208,33 @@ impl Conn {
             return Ok(());
         }
         crate::metrics::get().bytes_out.increment(self.out.len() as u64);
-        let r = self.io.write_all(&self.out).await;
+        let out = std::mem::take(&mut self.out);
         // An idle connection keeps no write buffer: the next write allocates a fresh one, which
         // costs far less than the syscall it precedes.
-        self.out = Vec::new();
-        r?;
+        if let Transport::WebSocket(ws) = &mut self.io {
+            return websocket::flush(ws, &out).await;
+        }
+        self.io.write_all(&out).await?;
         self.io.flush().await
+    }
+
+    /// Sends a transport-level keepalive where the transport has one (a WebSocket Ping);
+    /// returns false when the caller should use an XMPP ping (XEP-0199) instead.
+    pub async fn send_transport_ping(&mut self) -> io::Result<bool> {
+        match &mut self.io {
+            Transport::WebSocket(ws) => websocket::ping(ws).await.map(|()| true),
+            _ => Ok(false),
+        }
+    }
+
+    /// Ends the transport after the stream's last bytes.
+    async fn shutdown_transport(&mut self) {
+        match &mut self.io {
+            Transport::WebSocket(ws) => websocket::shutdown(ws).await,
+            io => {
+                let _ = io.shutdown().await;
+            }
+        }
     }
 
     /// Queues and writes one element.
@@ -171,8 +243,14 @@ impl Conn {
         self.flush().await
     }
 
-    /// Our stream header (RFC 6120 §4.7).
+    /// Our stream header (RFC 6120 §4.7; `<open/>` on a WebSocket, RFC 7395 §3.3.2).
     pub fn queue_header(&mut self, from: &str, id: &str) {
+        if let Transport::WebSocket(ws) = &mut self.io {
+            websocket::write_open(&mut self.out, from, id);
+            ws.mark(self.out.len());
+            self.header_sent = true;
+            return;
+        }
         let mut h = Vec::with_capacity(200);
         h.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='");
         meerkat_xml::escape::escape_attr(&mut h, id);
@@ -189,20 +267,20 @@ impl Conn {
             self.queue_header(host, &new_stream_id());
         }
         self.queue(&err.to_element());
-        self.queue_raw(b"</stream:stream>");
+        self.queue_footer();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
             let _ = self.flush().await;
-            let _ = self.io.shutdown().await;
+            self.shutdown_transport().await;
         })
         .await;
     }
 
     /// Closes the stream without error.
     pub async fn close(&mut self) {
-        self.queue_raw(b"</stream:stream>");
+        self.queue_footer();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
             let _ = self.flush().await;
-            let _ = self.io.shutdown().await;
+            self.shutdown_transport().await;
         })
         .await;
     }

@@ -1,67 +1,28 @@
-//! Accept loop of a c2s listener: connection cap, EMFILE back-off, one task per connection.
+//! Accept loop of a c2s listener: one task per connection (cap and EMFILE back-off in
+//! [`crate::accept`]), direct TLS, then negotiation and session.
 
 use super::conn::Conn;
 use super::transport::Transport;
 use super::{negotiate, session};
+use crate::accept::Acceptor;
 use crate::server::ServerRef;
 use meerkat_config::{C2sListener, TlsMode};
 use meerkat_xml::{Limits, StreamParser};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 /// Binds a listener socket with the configured backlog.
 pub fn bind(cfg: &C2sListener) -> std::io::Result<TcpListener> {
-    let addr = std::net::SocketAddr::new(cfg.ip_address, cfg.port);
-    let sock = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    sock.set_reuseaddr(true)?;
-    sock.bind(addr)?;
-    sock.listen(cfg.backlog)
+    crate::accept::bind(std::net::SocketAddr::new(cfg.ip_address, cfg.port), cfg.backlog)
 }
 
 /// Accepts connections until shutdown.
 pub async fn serve(server: ServerRef, listener: TcpListener, cfg: C2sListener) {
-    let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let mut acceptor = Acceptor::new(listener, cfg.max_connections);
     let negotiation = negotiate::config(&server, cfg.tls_mode);
-    let mut last_emfile_log: Option<std::time::Instant> = None;
-    loop {
-        // Waiting for a slot before accepting leaves excess clients in the kernel backlog
-        // instead of accepting sockets we cannot serve.
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = server.shutdown.cancelled() => return,
-        };
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = server.shutdown.cancelled() => return,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                crate::metrics::get().accept_errors.increment(1);
-                // Out of descriptors (EMFILE/ENFILE) or kernel memory: existing sessions keep
-                // running; we pause accepting, and log at most once a second.
-                let now = std::time::Instant::now();
-                if last_emfile_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-                    last_emfile_log = Some(now);
-                    if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) {
-                        tracing::error!(what = "accept_emfile", error = %e, sessions = server.sessions.len(),
-                            "out of file descriptors: not accepting for 100 ms; raise the open-file limit");
-                    } else {
-                        tracing::warn!(what = "accept_failed", error = %e);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    while let Some((tcp, peer, permit)) = acceptor.next(&server).await {
         crate::metrics::get().connections.increment(1);
-        let _ = tcp.set_nodelay(true);
         let server2 = server.clone();
         let mode = cfg.tls_mode;
         let negotiation = negotiation.clone();
@@ -72,7 +33,8 @@ pub async fn serve(server: ServerRef, listener: TcpListener, cfg: C2sListener) {
     }
 }
 
-fn parser_limits(server: &ServerRef) -> Limits {
+/// The XML parser limits of client streams (TCP and WebSocket alike).
+pub fn parser_limits(server: &ServerRef) -> Limits {
     let l = &server.config.limits;
     Limits {
         max_stanza_bytes: l.max_stanza_bytes,
@@ -101,12 +63,21 @@ async fn handle(
         Transport::Plain(tcp)
     };
     let mut conn = Conn::new(transport, StreamParser::new(parser_limits(&server)), peer);
+    run_conn(server, &mut conn, negotiation).await;
+}
+
+/// Runs negotiation and then the session on an accepted connection (any transport).
+pub async fn run_conn(
+    server: ServerRef,
+    conn: &mut Conn,
+    negotiation: Arc<meerkat_stream::c2s::Config>,
+) {
     // Boxed: negotiation's state (SASL, TLS handshake) is large and short-lived; inline, it would
     // stay part of every idle session's task for the session's whole life.
-    let auth = match Box::pin(negotiate::negotiate(&server, &mut conn, negotiation)).await {
+    let auth = match Box::pin(negotiate::negotiate(&server, conn, negotiation)).await {
         // Boxed so the session's task does not keep the bind request's room for its lifetime.
         Ok(auth) => Box::new(auth),
         Err(negotiate::Abort::Closed) => return,
     };
-    session::run(server, &mut conn, auth).await;
+    session::run(server, conn, auth).await;
 }

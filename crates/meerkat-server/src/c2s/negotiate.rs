@@ -70,7 +70,7 @@ pub async fn negotiate(
                     starttls(server, conn, m.deadline()).await?;
                     m.tls_established(channel_binding(server, conn), now());
                 }
-                Action::RestartStream => conn.parser.reset(),
+                Action::RestartStream => conn.reset_parser(),
                 Action::CheckLoginThrottle => {
                     let allowed = server.auth_failures.allowed(conn.peer.ip(), now());
                     m.login_throttle(allowed, now());

@@ -286,7 +286,7 @@ async fn serve(
                 last_in = Instant::now();
                 ping_sent = None;
                 loop {
-                    match conn.parser.next_event() {
+                    match conn.next_parsed() {
                         Ok(None) => break,
                         Ok(Some(StreamEvent::Stanza(el))) if el.ns != ns::CLIENT => {
                             // Nonzas: Stream Management (XEP-0198) and CSI (XEP-0352).
@@ -333,6 +333,15 @@ async fn serve(
                 if ping_sent.is_some() {
                     tracing::info!(what = "ping_timeout", jid = %me.full());
                     return End::Error(StreamError::new(C::ConnectionTimeout));
+                }
+                // A WebSocket is kept alive by its own Ping, which browsers answer by themselves.
+                match conn.send_transport_ping().await {
+                    Ok(true) => {
+                        ping_sent = Some(Instant::now());
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(_) => return End::Gone,
                 }
                 let p = Element::new("iq", ns::CLIENT)
                     .with_attr("from", me.host.clone())

@@ -1,4 +1,6 @@
-//! A client connection's byte stream: plain TCP, or TLS (direct or after STARTTLS).
+//! A client connection's transport: plain TCP, TLS (direct or after STARTTLS), or a WebSocket
+//! (RFC 7395). TCP and TLS are byte streams (the `AsyncRead`/`AsyncWrite` impls); a WebSocket
+//! carries messages, so [`super::conn::Conn`] reads and writes it through [`super::websocket`].
 
 use std::io;
 use std::pin::Pin;
@@ -13,6 +15,9 @@ pub enum Transport {
     Plain(TcpStream),
     /// TLS over TCP. Boxed: the rustls state is large and plain connections should not pay it.
     Tls(Box<TlsStream<TcpStream>>),
+    /// XMPP over WebSocket (RFC 7395). Boxed: the WebSocket state is large. Its byte-stream
+    /// impls below behave as `Detached`: the connection uses its message API instead.
+    WebSocket(Box<super::websocket::WsIo>),
     /// Taken out for the STARTTLS handshake; reads see EOF, writes fail.
     Detached,
 }
@@ -20,20 +25,36 @@ pub enum Transport {
 impl Transport {
     /// True when TLS protects the stream.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Transport::Tls(_))
+        match self {
+            Transport::Tls(_) => true,
+            Transport::WebSocket(ws) => ws.is_tls(),
+            _ => false,
+        }
+    }
+
+    /// True for a WebSocket (RFC 7395 framing instead of one XML stream).
+    pub fn is_websocket(&self) -> bool {
+        matches!(self, Transport::WebSocket(_))
     }
 
     /// `tls-exporter` channel binding data (RFC 9266), TLS 1.3 only.
     pub fn tls_exporter(&self) -> Option<Vec<u8>> {
-        let Transport::Tls(tls) = self else { return None };
+        let tls = match self {
+            Transport::Tls(tls) => tls,
+            Transport::WebSocket(ws) => return ws.tls_exporter(),
+            _ => return None,
+        };
         let (_, conn) = tls.get_ref();
-        if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
-            return None;
-        }
-        conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
-            .ok()
-            .map(Vec::from)
+        exporter(conn)
     }
+}
+
+/// `tls-exporter` channel binding data (RFC 9266) of a server TLS connection, TLS 1.3 only.
+pub fn exporter(conn: &rustls::ServerConnection) -> Option<Vec<u8>> {
+    if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return None;
+    }
+    conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None).ok().map(Vec::from)
 }
 
 impl AsyncRead for Transport {
@@ -45,7 +66,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Transport::Detached => Poll::Ready(Ok(())),
+            Transport::WebSocket(_) | Transport::Detached => Poll::Ready(Ok(())),
         }
     }
 }
@@ -59,7 +80,9 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, data),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
-            Transport::Detached => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+            Transport::WebSocket(_) | Transport::Detached => {
+                Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
+            }
         }
     }
 
@@ -67,7 +90,9 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Transport::Detached => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+            Transport::WebSocket(_) | Transport::Detached => {
+                Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
+            }
         }
     }
 
@@ -75,7 +100,9 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Transport::Detached => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+            Transport::WebSocket(_) | Transport::Detached => {
+                Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
+            }
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Service discovery (XEP-0030) for the server and for accounts.
 
 use super::iq;
+use crate::server::ServerRef;
 use meerkat_proto::error::{StanzaError, StanzaErrorCondition as SEC};
 use meerkat_proto::ns;
 use meerkat_xml::Element;
 
-/// Features the server domain advertises.
-pub const SERVER_FEATURES: &[&str] = &[
+/// Features the server domain always advertises (the core of RFC 6120/6121 and the small
+/// services every node runs).
+const CORE_SERVER_FEATURES: &[&str] = &[
     ns::DISCO_INFO,
     ns::DISCO_ITEMS,
     ns::PING,
@@ -17,20 +19,40 @@ pub const SERVER_FEATURES: &[&str] = &[
     ns::ROSTER,
     ns::MSGOFFLINE,
     ns::ROSTER_VER,
-    super::carbons::NS,
-    super::mam::NS_SID,
 ];
 
-/// Features an account's bare JID advertises (served by the server on its behalf).
-pub const ACCOUNT_FEATURES: &[&str] = &[
-    ns::DISCO_INFO,
-    ns::DISCO_ITEMS,
-    ns::PING,
-    ns::LAST,
-    super::mam::NS,
-    super::mam::NS_EXTENDED,
-    super::mam::NS_SID,
-];
+/// Features an account's bare JID always advertises (served by the server on its behalf).
+const CORE_ACCOUNT_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::LAST];
+
+/// Features the server domain advertises: the core ones and those of the enabled modules, so
+/// a client never tries a module the configuration turned off.
+pub fn server_features(server: &ServerRef) -> Vec<&'static str> {
+    let m = &server.config.modules;
+    let modules = [
+        (m.carbons.enabled, super::carbons::NS),
+        (m.mam.enabled, super::mam::NS_SID),
+        // Also on the server, not only on accounts (XEP-0313 §7): clients such as profanity
+        // decide from the server's features whether to query the archive.
+        (m.mam.enabled, super::mam::NS),
+        (m.mam.enabled, super::mam::NS_EXTENDED),
+        (m.blocking.enabled, super::blocking::NS),
+        (m.vcard.enabled, super::vcard::NS),
+        (m.private.enabled, super::private::NS),
+        (m.adhoc.enabled, super::adhoc::NS),
+    ];
+    let enabled = modules.into_iter().filter(|(on, _)| *on).map(|(_, var)| var);
+    CORE_SERVER_FEATURES.iter().copied().chain(enabled).collect()
+}
+
+/// Features an account's bare JID advertises: the core ones and the archive's when enabled.
+pub fn account_features(server: &ServerRef) -> Vec<&'static str> {
+    let mam: &[&str] = if server.config.modules.mam.enabled {
+        &[super::mam::NS, super::mam::NS_EXTENDED, super::mam::NS_SID]
+    } else {
+        &[]
+    };
+    CORE_ACCOUNT_FEATURES.iter().chain(mam).copied().collect()
+}
 
 fn info(identity: (&str, &str, Option<&str>), features: &[&str], node: Option<&str>) -> Element {
     let mut q = Element::new("query", ns::DISCO_INFO);
@@ -72,11 +94,11 @@ fn answer(
 }
 
 /// disco#info / disco#items of the server domain.
-pub fn server(req: &Element) -> Option<Element> {
-    answer(req, ("server", "im", Some("Meerkat")), SERVER_FEATURES)
+pub fn server(server: &ServerRef, req: &Element) -> Option<Element> {
+    answer(req, ("server", "im", Some("Meerkat")), &server_features(server))
 }
 
 /// disco#info / disco#items of an account's bare JID.
-pub fn account(req: &Element) -> Option<Element> {
-    answer(req, ("account", "registered", None), ACCOUNT_FEATURES)
+pub fn account(server: &ServerRef, req: &Element) -> Option<Element> {
+    answer(req, ("account", "registered", None), &account_features(server))
 }

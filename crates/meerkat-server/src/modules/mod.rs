@@ -93,7 +93,8 @@ pub async fn account_iq(server: &ServerRef, stanza: Element, node: &str, domain:
     let payload_ns = iq::payload(&stanza).map(|p| p.ns.clone()).unwrap_or_default();
     let reply = match payload_ns.as_str() {
         ns::DISCO_INFO | ns::DISCO_ITEMS => {
-            pep::disco::account(server, &stanza, node, domain, disco::account(&stanza)).await
+            pep::disco::account(server, &stanza, node, domain, disco::account(server, &stanza))
+                .await
         }
         ns::PUBSUB | ns::PUBSUB_OWNER if pep::handles(server, &payload_ns) => {
             pep::handle_iq(server, &stanza, node, domain).await

@@ -6,6 +6,10 @@ use crate::archive::{ArchivePage, ArchivePrefs, ArchiveQuery, ArchivedMessage, C
 use crate::{ArchiveStore, DefaultMode, Result, StorageError};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+/// Rows per INSERT statement: 8 parameters each, well under SQLite's limit of 32766 bound
+/// parameters per statement.
+const ROWS_PER_INSERT: usize = 256;
+
 /// Appends the WHERE clause of the query's filters (not its cursor).
 fn push_filters(b: &mut QueryBuilder<'_, Sqlite>, host: &str, username: &str, q: &ArchiveQuery) {
     b.push(" WHERE host = ").push_bind(host.to_owned());
@@ -73,24 +77,26 @@ impl ArchiveStore for SqliteStore {
         if messages.is_empty() {
             return Ok(());
         }
+        // Multi-row INSERTs: every statement is one hand-off to sqlx's SQLite worker thread,
+        // and one per row made those hand-offs most of the CPU spent per archived message
+        // (BENCHMARKS.md, "MAM regression").
         let mut tx = self.begin_write(op).await?;
-        for m in messages {
-            sqlx::query(
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let mut b = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO mam_messages \
-                 (id, host, username, with_bare, with_resource, outgoing, stamp_ms, stanza) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(m.id)
-            .bind(&m.host)
-            .bind(&m.username)
-            .bind(&m.with_bare)
-            .bind(&m.with_resource)
-            .bind(i64::from(m.outgoing))
-            .bind(m.stamp_ms)
-            .bind(&m.stanza)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend(op))?;
+                 (id, host, username, with_bare, with_resource, outgoing, stamp_ms, stanza) ",
+            );
+            b.push_values(chunk, |mut row, m| {
+                row.push_bind(m.id)
+                    .push_bind(&m.host)
+                    .push_bind(&m.username)
+                    .push_bind(&m.with_bare)
+                    .push_bind(&m.with_resource)
+                    .push_bind(i64::from(m.outgoing))
+                    .push_bind(m.stamp_ms)
+                    .push_bind(&m.stanza);
+            });
+            b.build().execute(&mut *tx).await.map_err(backend(op))?;
         }
         tx.commit().await.map_err(backend(op))
     }

@@ -16,6 +16,13 @@
 //! progress, on machines with few cores as with many: the work per query is microseconds, so
 //! more connections would not add throughput, only contention for the CPU.
 //!
+//! Transactions that write ([`SqliteStore::begin_write`]) run on a pool of their own with one
+//! connection. SQLite has one writer at a time anyway, and a connection's page cache is
+//! emptied whenever another connection committed since its last transaction: with writes
+//! spread over the pool every batch of archived messages re-read its index pages from the
+//! file, which cost more CPU than the inserts themselves (BENCHMARKS.md, "MAM regression").
+//! One write connection keeps its cache warm.
+//!
 //! Writers wait for the lock up to [`BUSY_TIMEOUT`] (5 s) before failing with
 //! [`StorageError::Backend`]. Transactions that write take the write lock when they begin
 //! (`BEGIN IMMEDIATE`): a deferred transaction that read first and then tried to write after
@@ -56,6 +63,12 @@ pub const POOL_MAX_CONNECTIONS: u32 = 4;
 /// How long a statement waits for another connection's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Page cache of the write connection, in KiB (`PRAGMA cache_size`; readers keep 2 MiB).
+const WRITER_CACHE_KIB: u32 = 32 * 1024;
+
+/// Bytes of the database file each connection maps (`PRAGMA mmap_size`).
+const MMAP_SIZE: u64 = 1 << 30;
+
 /// How long a request waits for a free pool connection before failing. Longer than
 /// [`BUSY_TIMEOUT`], because a waiting request may queue behind statements that each wait for
 /// the lock themselves, but finite so an overloaded node reports errors instead of hanging.
@@ -90,6 +103,8 @@ pub async fn open(path: &Path) -> Result<Storage> {
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection for write transactions (see the module documentation).
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -109,39 +124,57 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Reads through a memory map instead of read(): with WAL every commit on one pool
+            // connection makes the others re-read changed pages, and copying them through
+            // read() was a tenth of the CPU of archiving at 10k msg/s. Address space only:
+            // resident memory is the page cache the kernel keeps anyway.
+            .pragma("mmap_size", MMAP_SIZE.to_string())
+            // Statement journals (multi-row INSERTs inside a transaction) in memory, not temp
+            // files.
+            .pragma("temp_store", "memory")
+            // Checkpoints every 16k pages (64 MiB of WAL) instead of 1000: a page rewritten
+            // by many commits is copied back once, and archiving at 10k msg/s spent a ninth of
+            // its CPU in checkpoints at the default.
+            .pragma("wal_autocheckpoint", "16384");
         // The file is switched to WAL and migrated on one connection before the pool opens,
         // so the pool's connections find a WAL file with the current schema.
         prepare_file(&options).await.map_err(|e| {
             StorageError::Backend(format!("preparing database {}: {e}", path.display()))
         })?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(POOL_MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                StorageError::Backend(format!("opening database {}: {e}", path.display()))
-            })?;
+        let connect = |max, options| {
+            SqlitePoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+        };
+        let opened = |e| StorageError::Backend(format!("opening database {}: {e}", path.display()));
+        let pool = connect(POOL_MAX_CONNECTIONS, options.clone()).await.map_err(opened)?;
+        // The writer's cache holds the index pages a batch of archived messages touches (one
+        // or two per user with a new message); at SQLite's default of 2 MiB it spilled dirty
+        // pages in mid-transaction. Grows only as pages are used.
+        let writer_options = options.pragma("cache_size", format!("-{WRITER_CACHE_KIB}"));
+        let writer = connect(1, writer_options).await.map_err(opened)?;
         tracing::info!(
             what = "storage_opened",
             backend = "sqlite",
             path = %path.display(),
             "database opened"
         );
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
     }
 
     /// Starts a transaction holding the write lock from its first statement (see the module
     /// documentation for why not a deferred one).
     async fn begin_write(&self, op: &'static str) -> Result<SqliteTransaction<'static>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend(op))
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend(op))
     }
 
     /// Closes every connection, waiting for statements in flight. Later calls fail.
     #[cfg(test)]
     pub(crate) async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

@@ -4,6 +4,12 @@
 //! [`meerkat_xml::StreamParser`] used as a client-side stream parser (the node's stream header is
 //! the `Open` event), so tests assert on [`Element`]s structurally.
 //!
+//! Over a WebSocket (RFC 7395, [`Client::connect_ws`]) each text message is fed to the same
+//! parser, primed with a synthetic stream header the way the node does it, and `<open/>` and
+//! `<close/>` come out as [`Event::Open`] and [`Event::Close`], so every helper below (SASL,
+//! bind, presence, receive-where) works on both transports. The raw text of every message
+//! received is kept ([`Client::ws_messages`]) for exact-XML assertions.
+//!
 //! Stanzas that a `recv_where` skips are kept in a queue and returned by later receives, so a
 //! test can wait for one reply while presence broadcasts keep arriving.
 
@@ -59,6 +65,7 @@ pub enum Event {
 enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Ws(Box<super::websocket::Ws>),
 }
 
 impl Conn {
@@ -66,6 +73,7 @@ impl Conn {
         match self {
             Conn::Plain(s) => s.read(buf).await,
             Conn::Tls(s) => s.read(buf).await,
+            Conn::Ws(_) => unreachable!("WebSocket reads go through next_event"),
         }
     }
 
@@ -79,6 +87,7 @@ impl Conn {
                 s.write_all(data).await?;
                 s.flush().await
             }
+            Conn::Ws(ws) => ws.send_text(data).await,
         }
     }
 }
@@ -127,6 +136,12 @@ pub struct Client {
     raw_tail: Vec<u8>,
     /// True after `</stream:stream>` or EOF was seen.
     pub ended: bool,
+    /// WebSocket only: the text of every message received, in order.
+    pub ws_messages: Vec<String>,
+    /// WebSocket only: the close code of the node's closing frame.
+    pub ws_close_code: Option<u16>,
+    /// WebSocket only: Ping frames received.
+    pub ws_pings: u32,
 }
 
 fn client_limits() -> Limits {
@@ -152,6 +167,53 @@ impl Client {
             next_id: 0,
             raw_tail: Vec::new(),
             ended: false,
+            ws_messages: Vec::new(),
+            ws_close_code: None,
+            ws_pings: 0,
+        }
+    }
+
+    /// Wraps an upgraded XMPP WebSocket.
+    pub fn from_ws(ws: super::websocket::Ws, name: &str) -> Client {
+        let mut c = Client::from_conn(Conn::Ws(Box::new(ws)), name);
+        super::websocket::prime(&mut c.parser);
+        c
+    }
+
+    /// True when the connection is an XMPP WebSocket.
+    pub fn is_ws(&self) -> bool {
+        matches!(self.conn, Some(Conn::Ws(_)))
+    }
+
+    /// Connects to `ws://127.0.0.1:port/ws-xmpp` with the `xmpp` subprotocol.
+    pub async fn connect_ws(port: u16, name: &str) -> Client {
+        let ws = super::websocket::connect(port, "/ws-xmpp", Some("xmpp"), false)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: WebSocket upgrade failed: {e}"));
+        Client::from_ws(ws, name)
+    }
+
+    /// Connects to `wss://127.0.0.1:port/ws-xmpp` with the `xmpp` subprotocol.
+    pub async fn connect_wss(port: u16, name: &str) -> Client {
+        let ws = super::websocket::connect(port, "/ws-xmpp", Some("xmpp"), true)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: wss upgrade failed: {e}"));
+        Client::from_ws(ws, name)
+    }
+
+    /// Sends a binary WebSocket message; an error means the node closed the connection.
+    pub async fn send_ws_binary(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self.conn.as_mut() {
+            Some(Conn::Ws(ws)) => ws.send_binary(data).await,
+            _ => panic!("{}: not a WebSocket", self.name),
+        }
+    }
+
+    /// Writes raw bytes under the WebSocket framing (to forge frame headers).
+    pub async fn send_ws_raw(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self.conn.as_mut() {
+            Some(Conn::Ws(ws)) => ws.send_raw(data).await,
+            _ => panic!("{}: not a WebSocket", self.name),
         }
     }
 
@@ -235,9 +297,15 @@ impl Client {
         )
     }
 
-    /// Sends a stream header to `to` and returns the node's header.
+    /// The RFC 7395 `<open/>` a WebSocket client sends, addressed to `to`.
+    pub fn open_xml(to: &str) -> String {
+        format!("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='{to}' version='1.0'/>")
+    }
+
+    /// Sends a stream header (`<open/>` on a WebSocket) to `to` and returns the node's header.
     pub async fn open_stream_to(&mut self, to: &str) -> StreamOpen {
-        self.send(&Self::header_xml(to)).await;
+        let header = if self.is_ws() { Self::open_xml(to) } else { Self::header_xml(to) };
+        self.send(&header).await;
         self.recv_header().await
     }
 
@@ -297,6 +365,13 @@ impl Client {
                     self.raw_tail()
                 ),
             }
+            if let Some(Conn::Ws(_)) = self.conn {
+                match self.next_ws_message(deadline).await {
+                    Ok(true) => continue,
+                    Ok(false) => return None,
+                    Err(ev) => return ev,
+                }
+            }
             let Some(conn) = self.conn.as_mut() else {
                 return Some(Event::Eof);
             };
@@ -319,6 +394,56 @@ impl Client {
                     }
                     self.parser.feed(&buf[..n]);
                 }
+            }
+        }
+    }
+
+    /// Reads one WebSocket message into the parser (`Ok(true)`), `Ok(false)` on timeout, or the
+    /// event that ends the connection; `<open/>` and `<close/>` are turned into stream events.
+    async fn next_ws_message(&mut self, deadline: Instant) -> Result<bool, Option<Event>> {
+        use super::websocket::Frame;
+        let Some(Conn::Ws(ws)) = self.conn.as_mut() else { return Err(Some(Event::Eof)) };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = match tokio::time::timeout(left, ws.recv()).await {
+            Err(_) => return Ok(false),
+            Ok(f) => f,
+        };
+        match frame {
+            Frame::Text(text) => {
+                self.raw_tail.extend_from_slice(text.as_bytes());
+                if self.raw_tail.len() > 4096 {
+                    let cut = self.raw_tail.len() - 4096;
+                    self.raw_tail.drain(..cut);
+                }
+                self.ws_messages.push(text.clone());
+                let el = super::websocket::parse_one(&mut self.parser, &text).unwrap_or_else(|e| {
+                    panic!("{}: bad message from the node: {e}: {text}", self.name)
+                });
+                match el {
+                    Some(el) if el.is("open", super::websocket::NS_FRAMING) => {
+                        let mut element = Element::new("stream", ns::STREAM);
+                        element.attrs = el.attrs;
+                        let open = StreamOpen { element, default_ns: Some(ns::CLIENT.into()) };
+                        Err(Some(Event::Open(open)))
+                    }
+                    Some(el) if el.is("close", super::websocket::NS_FRAMING) => {
+                        self.ended = true;
+                        Err(Some(Event::Close))
+                    }
+                    Some(el) => Err(Some(Event::Stanza(el))),
+                    None => Ok(true),
+                }
+            }
+            Frame::Ping => {
+                self.ws_pings += 1;
+                Ok(true)
+            }
+            Frame::Other => Ok(true),
+            Frame::Closed(code) => {
+                self.ws_close_code = code;
+                self.conn = None;
+                self.ended = true;
+                Err(Some(Event::Eof))
             }
         }
     }
@@ -562,6 +687,16 @@ impl Client {
 
     /// Channel-binding data of this TLS connection as the client computes it.
     fn channel_binding(&self, kind: &str) -> Vec<u8> {
+        if let Some(Conn::Ws(ws)) = &self.conn {
+            let Some((exporter, end_point)) = &ws.channel_binding else {
+                panic!("{}: WebSocket not on TLS", self.name)
+            };
+            return match kind {
+                "tls-exporter" => exporter.clone(),
+                "tls-server-end-point" => end_point.clone(),
+                other => panic!("unknown channel binding {other}"),
+            };
+        }
         let Some(Conn::Tls(tls)) = &self.conn else { panic!("{}: not on TLS", self.name) };
         let (_, conn) = tls.get_ref();
         match kind {
@@ -635,7 +770,11 @@ impl Client {
 
     /// Stream restart after SASL success; returns the new features.
     async fn restart(&mut self) -> Element {
-        self.parser.reset();
+        if self.is_ws() {
+            super::websocket::prime(&mut self.parser);
+        } else {
+            self.parser.reset();
+        }
         self.open_stream().await
     }
 
@@ -769,7 +908,12 @@ impl Client {
 
     /// Ends the stream politely and waits (briefly) for the node to close it.
     pub async fn close(mut self) {
-        if self.try_send_bytes(b"</stream:stream>").await.is_ok() {
+        let end: &[u8] = if self.is_ws() {
+            b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
+        } else {
+            b"</stream:stream>"
+        };
+        if self.try_send_bytes(end).await.is_ok() {
             let deadline = Instant::now() + Duration::from_secs(3);
             while !self.ended {
                 let left = deadline.saturating_duration_since(Instant::now());

@@ -7,6 +7,7 @@
 //!   (PLAIN, SCRAM-SHA-1, SCRAM-SHA-256), bind and presence, plus structural assertions.
 //! - [`scram`]: the client side of SCRAM (RFC 5802 / RFC 7677).
 //! - [`tls`]: a rustls client config that accepts any certificate (the node's self-signed one).
+//! - [`websocket`]: the WebSocket upgrade (RFC 7395) under [`client::Client::connect_ws`].
 //!
 //! Every test starts its own node on fresh loopback ports with its own data directory, so the
 //! tests of one binary run in parallel and never see each other's users, rate limits or config.
@@ -21,6 +22,7 @@ pub mod client;
 pub mod nats;
 pub mod scram;
 pub mod tls;
+pub mod websocket;
 
 use rand::Rng;
 use std::net::TcpListener;

@@ -28,6 +28,9 @@
 //! Issue 4 (misc): [`blocking`], [`vcard`], [`private`], [`adhoc`], [`interop_blocking`].
 //! Issue 4 (PEP): [`pep`], [`caps`], [`interop_pep`] (slixmpp avatar published and notified).
 //!
+//! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395) and [`interop_websocket`]
+//! (@xmpp/client under Node.js over WebSocket).
+//!
 //! All in one test binary so the suite links once and runs in parallel.
 
 #[path = "../common/mod.rs"]
@@ -49,6 +52,7 @@ mod interop_blocking;
 mod interop_mam;
 mod interop_pep;
 mod interop_sm;
+mod interop_websocket;
 mod mam;
 mod offline;
 mod os_limits;
@@ -62,3 +66,4 @@ mod services;
 mod stream;
 mod stream_management;
 mod vcard;
+mod websocket;

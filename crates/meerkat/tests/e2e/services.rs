@@ -52,6 +52,42 @@ async fn disco_info_of_the_server() {
     }
 }
 
+/// Module features are advertised exactly when the module is enabled: on by default, absent
+/// from the server's and the account's disco#info once the configuration turns them off.
+#[tokio::test]
+async fn disco_advertises_only_enabled_modules() {
+    const MODULES: [(&str, &str, bool); 8] = [
+        ("carbons", "urn:xmpp:carbons:2", false),
+        ("mam", "urn:xmpp:sid:0", false),
+        ("mam", "urn:xmpp:mam:2", false),
+        ("mam", "urn:xmpp:mam:2", true),
+        ("blocking", "urn:xmpp:blocking", false),
+        ("vcard", "vcard-temp", false),
+        ("private", "jabber:iq:private", false),
+        ("adhoc", "http://jabber.org/protocol/commands", false),
+    ];
+    let disco = "<query xmlns='http://jabber.org/protocol/disco#info'/>";
+    let off: String = ["carbons", "mam", "blocking", "vcard", "private", "adhoc"]
+        .iter()
+        .map(|m| format!("[modules.{m}]\nenabled = false\n"))
+        .collect();
+    for (config, enabled) in [(String::new(), true), (off, false)] {
+        let server = TestServer::with(&config).await;
+        let a = server.new_user("alice").await;
+        let mut alice = server.login(&a, "r").await;
+        let on_server = features_of(&alice.iq_result("get", Some(DOMAIN), disco).await);
+        let on_account = features_of(&alice.iq_result("get", Some(&a.bare()), disco).await);
+        for (module, var, account_only) in MODULES {
+            let f = if account_only { &on_account } else { &on_server };
+            assert_eq!(
+                f.iter().any(|x| x == var),
+                enabled,
+                "{module} {var} (enabled: {enabled}): {f:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn disco_info_of_own_account() {
     let server = TestServer::start().await;

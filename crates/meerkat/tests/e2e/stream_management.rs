@@ -199,7 +199,7 @@ async fn server_requests_an_ack_after_a_while() {
 }
 
 /// `GET /metrics` of the node's metrics endpoint on `port`.
-async fn scrape(port: u16) -> String {
+pub(crate) async fn scrape(port: u16) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("metrics");
     s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await.expect("write");
@@ -209,7 +209,7 @@ async fn scrape(port: u16) -> String {
 }
 
 /// The value of a metric line `name value` (0 when absent).
-fn metric(text: &str, name: &str) -> f64 {
+pub(crate) fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))

@@ -45,9 +45,8 @@ pub fn is_admin(server: &ServerRef, requester: &str) -> bool {
         .any(|a| Addr::parse(a).is_some_and(|a| a.bare() == bare))
 }
 
-/// disco#info / disco#items for the server JID: the command nodes are answered here, and the
-/// features of the blocking, vCard, private-storage and command modules are added to the
-/// server's disco#info when they are enabled. Everything else is [`super::disco::server`]'s.
+/// disco#info / disco#items for the server JID: the command nodes are answered here;
+/// everything else (features included) is [`super::disco::server`]'s.
 pub fn server_disco(server: &ServerRef, req: &Element) -> Option<Element> {
     let node = iq::payload(req).and_then(|q| q.attr("node")).map(str::to_owned);
     if let Some(node) = node {
@@ -56,25 +55,8 @@ pub fn server_disco(server: &ServerRef, req: &Element) -> Option<Element> {
                 return Some(reply);
             }
         }
-        return super::disco::server(req);
     }
-    let mut reply = super::disco::server(req)?;
-    let m = &server.config.modules;
-    let extra = [
-        (m.blocking.enabled, super::blocking::NS),
-        (m.vcard.enabled, super::vcard::NS),
-        (m.private.enabled, super::private::NS),
-        (m.adhoc.enabled, NS),
-    ];
-    if let Some(q) = reply.get_child_mut("query", ns::DISCO_INFO) {
-        for (on, var) in extra {
-            if on {
-                let f = Element::new("feature", ns::DISCO_INFO).with_attr("var", var);
-                q.children.push(Node::Element(f));
-            }
-        }
-    }
-    Some(reply)
+    super::disco::server(server, req)
 }
 
 fn node_disco(server: &ServerRef, req: &Element, node: &str) -> Option<Element> {

@@ -52,13 +52,23 @@ fn single_value(field: &Element) -> Result<String, StanzaError> {
 fn parse(q: &Element, cfg: &meerkat_config::MamModule) -> Result<Parsed, StanzaError> {
     let mut p = Parsed::default();
     p.query.max = cfg.default_page_size;
+    let mut stray_after = None;
     for child in q.children() {
         match (child.ns.as_str(), child.name.as_str()) {
             (ns::DATA_FORMS, "x") => parse_form(child, cfg, &mut p)?,
             (NS_RSM, "set") => parse_rsm(child, cfg, &mut p)?,
             (NS, "flip-page") => p.flip = true,
-            _ => return Err(bad("unknown element in the query")),
+            // profanity 0.13 puts its RSM `<after/>` here, outside `<set/>` (and so in the MAM
+            // namespace). Read as what it means: ignoring it repeated the page in its window,
+            // refusing the query left the window without the newest page.
+            (NS, "after") => stray_after = Some(archive_id(&child.text())?),
+            // Ignored, as other servers do.
+            (ns, name) => tracing::debug!(what = "mam_query_unknown_child", ns, name),
         }
+    }
+    if let (Some(id), Cursor::First) = (stray_after, &p.query.cursor) {
+        p.must_exist.push(id);
+        p.query.cursor = Cursor::After(id);
     }
     Ok(p)
 }
@@ -385,5 +395,27 @@ mod tests {
             Element::new("before", NS_RSM),
         ]));
         assert_eq!(err(&q), "BadRequest");
+    }
+
+    #[test]
+    fn unknown_children_of_the_query_are_ignored() {
+        let q = query(vec![field("with", &["bob@example.org"])])
+            .with_child(
+                Element::new("set", NS_RSM).with_child(Element::new("max", NS_RSM).with_text("10")),
+            )
+            .with_child(Element::new("unknown", "urn:example"));
+        let p = parse(&q, &cfg()).expect("parse");
+        assert_eq!((p.query.max, p.query.with_bare.as_deref()), (10, Some("bob@example.org")));
+        assert_eq!(p.query.cursor, Cursor::First);
+    }
+
+    #[test]
+    fn profanitys_after_outside_the_rsm_set_is_the_rsm_after() {
+        // profanity 0.13.1's query when it has a last id: <after/> in the MAM namespace.
+        let q = query(vec![field("with", &["bob@example.org"])])
+            .with_child(Element::new("after", NS).with_text(id_to_string(9)));
+        let p = parse(&q, &cfg()).expect("parse");
+        assert_eq!(p.query.cursor, Cursor::After(9));
+        assert_eq!(p.must_exist, vec![9]);
     }
 }

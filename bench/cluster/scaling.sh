@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The scaling run of issue 5: Meerkat and ejabberd clusters of 2, 4, 8, ... nodes on this
+# machine, 1000 sessions per node, the seed's one message per user per minute, recipients
+# random across the cluster (meerkat-load --cluster). Not a test: figures for BENCHMARKS.md.
+#
+#   bench/cluster/scaling.sh [--servers meerkat,ejabberd] [--nodes 2,4,8,16,32]
+#                            [--per-node 1000] [--hold 60s] [--out DIR]
+#
+# For each server and cluster size it starts the cluster (scripts/dev-cluster or
+# bench/cluster/ejabberd.sh), registers the users, then
+#   1. `connect`: logs every user in (200/s) and holds them 10 s: bytes exchanged between the
+#      cluster's processes per login (and logout);
+#   2. `chat` with --period 60s for --hold: time-to-delivery percentiles, loss, and each
+#      node's RSS and CPU (meerkat-load --server-pid for every node);
+# and stops the cluster. "Between the cluster's processes" is measured the same way for both:
+# the sum of tcpi_bytes_sent (ss -ti) over loopback connections with one end on a cluster
+# port: NATS's client port for Meerkat (every node's only peer), the Erlang distribution ports
+# of the ejabberd nodes (their full mesh). Results: DIR/<server>-<n>-{connect,chat}.json and
+# DIR/summary.tsv.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. bench/peers/common.sh
+
+SERVERS=meerkat,ejabberd
+NODES=2,4,8,16,32
+PER_NODE=1000
+HOLD=60s
+OUT="bench/results/$(date -u +%Y-%m-%d)-scaling"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --servers) SERVERS=$2; shift 2 ;;
+        --nodes) NODES=$2; shift 2 ;;
+        --per-node) PER_NODE=$2; shift 2 ;;
+        --hold) HOLD=$2; shift 2 ;;
+        --out) OUT=$2; shift 2 ;;
+        *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+    esac
+done
+mkdir -p "$OUT"
+LOAD=${MEERKAT_LOAD:-target/release/meerkat-load}
+[ -x "$LOAD" ] || LOAD=$CARGO_TARGET_DIR/release/meerkat-load
+[ -x "$LOAD" ] || { echo "no meerkat-load: cargo build --release -p meerkat-load" >&2; exit 1; }
+NATS_PORT=${MEERKAT_DEV_NATS_PORT:-14222}
+say() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# Bytes sent on established loopback TCP connections with an endpoint port in the list
+# (comma separated); each connection is seen from both ends, so this is both directions.
+cluster_bytes() {
+    local ports=$1
+    ss -tinH state established 2>/dev/null | awk -v ports="$ports" '
+        BEGIN { n = split(ports, p, ","); for (i = 1; i <= n; i++) want[p[i]] = 1 }
+        /^[0-9]/ || /^ *[0-9]+ +[0-9]+ / {
+            split($(NF-1), l, ":"); split($NF, r, ":");
+            hit = (l[length(l)] in want) || (r[length(r)] in want); next
+        }
+        hit && match($0, /bytes_sent:[0-9]+/) { s += substr($0, RSTART + 11, RLENGTH - 11); hit = 0 }
+        END { printf "%d\n", s }'
+}
+
+# Distribution (listening) ports of the given beam PIDs, comma separated.
+dist_ports() {
+    local pids=" $* " c2s=$EJ_C2S_PORTS
+    ss -tlnpH 2>/dev/null | awk -v pids="$pids" -v c2s=",$c2s," '
+        { if (match($0, /pid=[0-9]+/)) { pid = substr($0, RSTART + 4, RLENGTH - 4)
+              split($4, a, ":"); port = a[length(a)]
+              if (index(pids, " " pid " ") && !index(c2s, "," port ",") && port != 4369) printf "%s,", port } }' |
+        sed 's/,$//'
+}
+
+start_cluster() {  # start_cluster SERVER N -> sets SRV, PIDS, PORTS
+    local server=$1 n=$2 env
+    case "$server" in
+    meerkat)
+        env=$(MEERKAT_CLUSTER_DIR=/tmp/meerkat-scaling scripts/dev-cluster start "$n")
+        eval "$env"
+        SRV=$MEERKAT_CLUSTER_SERVERS; PIDS=$MEERKAT_CLUSTER_PIDS; PORTS=$NATS_PORT ;;
+    ejabberd)
+        env=$(bench/cluster/ejabberd.sh start "$n")
+        eval "$env"
+        SRV=$servers; PIDS=$pids
+        EJ_C2S_PORTS=$(echo "$servers" | sed 's/127\.0\.0\.1://g')
+        PORTS=$(dist_ports $PIDS) ;;
+    esac
+}
+
+stop_cluster() {
+    case "$1" in
+    meerkat) MEERKAT_CLUSTER_DIR=/tmp/meerkat-scaling scripts/dev-cluster stop; rm -rf /tmp/meerkat-scaling ;;
+    ejabberd) bench/cluster/ejabberd.sh stop ;;
+    esac
+}
+
+CURRENT=""
+trap '[ -n "$CURRENT" ] && stop_cluster "$CURRENT"' EXIT
+printf 'server\tnodes\tsessions\tbytes_per_login\tp50_ms\tp99_ms\tlost\trss_kib_per_node\tcpu_us_per_msg\n' > "$OUT/summary.tsv"
+for server in ${SERVERS//,/ }; do
+    for n in ${NODES//,/ }; do
+        users=$((n * PER_NODE))
+        say "$server: $n nodes, $users users"
+        CURRENT=$server
+        start_cluster "$server" "$n"
+        pid_args=$(for p in $PIDS; do printf -- '--server-pid %s ' "$p"; done)
+        "$LOAD" --server "$SRV" --cluster --quiet register -n "$users" --concurrency 50 >/dev/null
+        b0=$(cluster_bytes "$PORTS")
+        "$LOAD" --server "$SRV" --cluster --quiet $pid_args --json-out "$OUT/$server-$n-connect.json" \
+            connect -n "$users" --login-rate 200 --duration 10s >/dev/null
+        sleep 2
+        b1=$(cluster_bytes "$PORTS")
+        "$LOAD" --server "$SRV" --cluster --quiet $pid_args --json-out "$OUT/$server-$n-chat.json" \
+            chat -n "$users" --login-rate 200 --period 60s --duration "$HOLD" >/dev/null || true
+        stop_cluster "$server"
+        CURRENT=""
+        python3 - "$OUT/$server-$n-chat.json" "$server" "$n" "$users" "$b0" "$b1" "$PORTS" >> "$OUT/summary.tsv" <<'PY'
+import json, sys
+path, server, n, users, b0, b1, ports = sys.argv[1:]
+d = json.load(open(path))
+lat = d.get("latency") or {}
+c = d.get("counters") or {}
+u = d.get("server_usage") or {}
+lost = max(c.get("sent", 0) - c.get("received", 0), 0)
+rss = u.get("rss_after_login_kib") or 0
+per_login = (int(b1) - int(b0)) / max(int(users), 1)
+print(f"{server}\t{n}\t{users}\t{per_login:.0f}\t{lat.get('p50_ms', '')}\t{lat.get('p99_ms', '')}\t{lost}\t{int(rss) // max(int(n), 1)}\t{u.get('cpu_us_per_msg', '')}")
+PY
+        tail -n 1 "$OUT/summary.tsv" >&2
+    done
+done
+column -t "$OUT/summary.tsv" >&2
