@@ -321,10 +321,18 @@ pub async fn cleanup(server: &ServerRef, node: &str, which: Incarnations, why: &
     jids.len()
 }
 
-/// Unavailable presence from `full_jid` to each contact that had its presence.
+/// Unavailable presence from `full_jid` to each contact that had its presence, and to the
+/// account's own resources on the surviving nodes (RFC 6121 §4.5.2).
 async fn unavailable_for(server: &ServerRef, full_jid: &str) {
     let Some(addr) = Addr::parse(full_jid) else { return };
     let Some(user) = addr.node.as_deref() else { return };
+    let unavailable = |to: String| {
+        Element::new("presence", meerkat_proto::ns::CLIENT)
+            .with_attr("from", full_jid)
+            .with_attr("type", "unavailable")
+            .with_attr("to", to)
+    };
+    crate::router::route(server, unavailable(format!("{user}@{}", addr.domain))).await;
     let items = match server.storage.roster.get_items(&addr.domain, user).await {
         Ok(items) => items,
         Err(e) => {
@@ -340,10 +348,6 @@ async fn unavailable_for(server: &ServerRef, full_jid: &str) {
         if !local {
             continue;
         }
-        let p = Element::new("presence", meerkat_proto::ns::CLIENT)
-            .with_attr("from", full_jid)
-            .with_attr("type", "unavailable")
-            .with_attr("to", item.jid);
-        crate::router::route(server, p).await;
+        crate::router::route(server, unavailable(item.jid)).await;
     }
 }

@@ -285,13 +285,19 @@ async fn dead_node_cleanup_and_removal() {
     subscribe(&mut alice, &mut bob).await;
     subscribe(&mut bob, &mut alice).await;
 
+    // bob's other resource, on the surviving node.
+    let mut bob1 = node1.login(&b, "one").await;
+    bob1.recv_presence_from(&b.full("two")).await;
     let store = ops.storage().await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while store.cluster.sessions("node2").await.expect("rows") != vec![b.full("two")] {
         assert!(Instant::now() < deadline, "bob's session row was not written");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(store.cluster.sessions("node1").await.expect("rows"), vec![a.full("one")]);
+    assert_eq!(
+        store.cluster.sessions("node1").await.expect("rows"),
+        vec![a.full("one"), b.full("one")]
+    );
 
     let out = node1.ctl(&["remove_from_cluster", "node2"]).await;
     out.assert_failed();
@@ -304,10 +310,18 @@ async fn dead_node_cleanup_and_removal() {
         .await
         .unwrap_or_else(|| panic!("no unavailable presence for bob after node2 died"));
     assert!(p.children.is_empty(), "{}", xml(&p));
+    let own = bob1
+        .try_recv_where(Duration::from_secs(5), presence_from(&b.full("two"), Some("unavailable")))
+        .await
+        .unwrap_or_else(|| panic!("bob's resource on node1 did not hear bob/two go"));
+    assert_eq!(own.attr("to"), Some(b.full("one").as_str()), "{}", xml(&own));
     eprintln!("unavailable presence {:?} after the kill", started.elapsed());
     wait_status(&node1, &["node1"], &["node2"], Duration::from_secs(10)).await;
     assert!(store.cluster.sessions("node2").await.expect("rows").is_empty());
-    assert_eq!(store.cluster.sessions("node1").await.expect("rows"), vec![a.full("one")]);
+    assert_eq!(
+        store.cluster.sessions("node1").await.expect("rows"),
+        vec![a.full("one"), b.full("one")]
+    );
 
     let out = node1.ctl(&["remove_from_cluster", "node2"]).await;
     out.assert_ok();
@@ -324,6 +338,7 @@ async fn dead_node_cleanup_and_removal() {
 
     // A graceful logout deletes the row.
     drop(alice);
+    drop(bob1);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !store.cluster.sessions("node1").await.expect("rows").is_empty() {
         assert!(Instant::now() < deadline, "alice's session row was not deleted");
