@@ -351,3 +351,84 @@ async fn unavailable_for(server: &ServerRef, full_jid: &str) {
         crate::router::route(server, unavailable(item.jid)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meerkat_storage::{ClusterNodeRow, Result, StorageError};
+    use std::sync::Mutex;
+
+    /// Records session-row writes; the first `fail` calls fail as a database outage would.
+    #[derive(Default)]
+    struct Flaky {
+        fail: Mutex<usize>,
+        log: Mutex<Vec<String>>,
+    }
+
+    impl Flaky {
+        fn call(&self, what: String) -> Result<()> {
+            let mut fail = self.fail.lock().expect("lock");
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(StorageError::Backend("connection refused".into()));
+            }
+            self.log.lock().expect("lock").push(what);
+            Ok(())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ClusterStore for Flaky {
+        async fn register_node(&self, _: &str, _: &str, _: i64) -> Result<()> {
+            Ok(())
+        }
+        async fn touch_node(&self, _: &str, _: i64) -> Result<bool> {
+            Ok(true)
+        }
+        async fn nodes(&self) -> Result<Vec<ClusterNodeRow>> {
+            Ok(vec![])
+        }
+        async fn mark_stopped(&self, _: &str, _: i64) -> Result<()> {
+            Ok(())
+        }
+        async fn delete_node(&self, _: &str) -> Result<bool> {
+            Ok(true)
+        }
+        async fn add_session(&self, node: &str, jid: &str, run: i64) -> Result<()> {
+            self.call(format!("add {node} {jid} {run}"))
+        }
+        async fn remove_session(&self, node: &str, jid: &str) -> Result<()> {
+            self.call(format!("remove {node} {jid}"))
+        }
+        async fn sessions(&self, _: &str) -> Result<Vec<String>> {
+            Ok(vec![])
+        }
+        async fn claim_sessions(&self, _: &str, _: Incarnations) -> Result<Option<Vec<String>>> {
+            Ok(Some(vec![]))
+        }
+    }
+
+    /// Writes survive a database outage (retried until they succeed) and keep their order, so
+    /// an unbind never overtakes its bind; a flush answers once everything before it is written.
+    #[tokio::test]
+    async fn writer_retries_in_order_and_flushes() {
+        let store = Arc::new(Flaky { fail: Mutex::new(3), ..Default::default() });
+        let (tx, rx) = mpsc::channel(8);
+        let task = tokio::spawn(writer(store.clone(), "n1".into(), 7, rx));
+        tx.send(Op::Add("a@h/1".into())).await.expect("send");
+        tx.send(Op::Remove("a@h/1".into())).await.expect("send");
+        tx.send(Op::Add("b@h/2".into())).await.expect("send");
+        let (done, flushed) = oneshot::channel();
+        tx.send(Op::Flush(done)).await.expect("send");
+        tokio::time::timeout(Duration::from_secs(10), flushed)
+            .await
+            .expect("flushed in time")
+            .expect("flush answered");
+        assert_eq!(
+            *store.log.lock().expect("lock"),
+            vec!["add n1 a@h/1 7", "remove n1 a@h/1", "add n1 b@h/2 7"]
+        );
+        drop(tx);
+        task.await.expect("writer ends when its queue closes");
+    }
+}
