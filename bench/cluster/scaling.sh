@@ -4,11 +4,11 @@
 # random across the cluster (meerkat-load --cluster). Not a test: figures for BENCHMARKS.md.
 #
 #   bench/cluster/scaling.sh [--servers meerkat,ejabberd] [--nodes 2,4,8,16,32]
-#                            [--per-node 1000] [--hold 60s] [--out DIR]
+#                            [--per-node 1000] [--hold 60s] [--login-rate 500] [--out DIR]
 #
 # For each server and cluster size it starts the cluster (scripts/dev-cluster or
 # bench/cluster/ejabberd.sh), registers the users, then
-#   1. `connect`: logs every user in (200/s) and holds them 10 s: bytes exchanged between the
+#   1. `connect`: logs every user in (--login-rate) and holds them 10 s: bytes exchanged between the
 #      cluster's processes per login (and logout);
 #   2. `chat` with --period 60s for --hold: time-to-delivery percentiles, loss, and each
 #      node's RSS and CPU (meerkat-load --server-pid for every node);
@@ -25,6 +25,7 @@ SERVERS=meerkat,ejabberd
 NODES=2,4,8,16,32
 PER_NODE=1000
 HOLD=60s
+LOGIN_RATE=500
 OUT="bench/results/$(date -u +%Y-%m-%d)-scaling"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -32,6 +33,7 @@ while [ $# -gt 0 ]; do
         --nodes) NODES=$2; shift 2 ;;
         --per-node) PER_NODE=$2; shift 2 ;;
         --hold) HOLD=$2; shift 2 ;;
+        --login-rate) LOGIN_RATE=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         *) sed -n '2,20p' "$0" >&2; exit 2 ;;
     esac
@@ -40,7 +42,12 @@ mkdir -p "$OUT"
 LOAD=${MEERKAT_LOAD:-target/release/meerkat-load}
 [ -x "$LOAD" ] || LOAD=$CARGO_TARGET_DIR/release/meerkat-load
 [ -x "$LOAD" ] || { echo "no meerkat-load: cargo build --release -p meerkat-load" >&2; exit 1; }
-NATS_PORT=${MEERKAT_DEV_NATS_PORT:-14222}
+# PostgreSQL and NATS of their own (scripts/dev-services with another directory and ports), so
+# a development instance's schema or data does not leak into the figures; stopped at the end.
+export MEERKAT_DEV_DIR=${SCALING_DEV_DIR:-/tmp/meerkat-scaling-dev}
+export MEERKAT_DEV_PG_PORT=${SCALING_PG_PORT:-15433}
+export MEERKAT_DEV_NATS_PORT=${SCALING_NATS_PORT:-14223}
+NATS_PORT=$MEERKAT_DEV_NATS_PORT
 say() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 # Bytes sent on established loopback TCP connections with an endpoint port in the list
@@ -91,7 +98,7 @@ stop_cluster() {
 }
 
 CURRENT=""
-trap '[ -n "$CURRENT" ] && stop_cluster "$CURRENT"' EXIT
+trap '[ -n "$CURRENT" ] && stop_cluster "$CURRENT"; scripts/dev-services stop >/dev/null 2>&1 || true' EXIT
 printf 'server\tnodes\tsessions\tbytes_per_login\tp50_ms\tp99_ms\tlost\trss_kib_per_node\tcpu_us_per_msg\n' > "$OUT/summary.tsv"
 for server in ${SERVERS//,/ }; do
     for n in ${NODES//,/ }; do
@@ -103,11 +110,11 @@ for server in ${SERVERS//,/ }; do
         "$LOAD" --server "$SRV" --cluster --quiet register -n "$users" --concurrency 50 >/dev/null
         b0=$(cluster_bytes "$PORTS")
         "$LOAD" --server "$SRV" --cluster --quiet $pid_args --json-out "$OUT/$server-$n-connect.json" \
-            connect -n "$users" --login-rate 200 --duration 10s >/dev/null
+            connect -n "$users" --login-rate "$LOGIN_RATE" --duration 10s >/dev/null
         sleep 2
         b1=$(cluster_bytes "$PORTS")
         "$LOAD" --server "$SRV" --cluster --quiet $pid_args --json-out "$OUT/$server-$n-chat.json" \
-            chat -n "$users" --login-rate 200 --period 60s --duration "$HOLD" >/dev/null || true
+            chat -n "$users" --login-rate "$LOGIN_RATE" --period 60s --duration "$HOLD" >/dev/null || true
         stop_cluster "$server"
         CURRENT=""
         python3 - "$OUT/$server-$n-chat.json" "$server" "$n" "$users" "$b0" "$b1" "$PORTS" >> "$OUT/summary.tsv" <<'PY'
