@@ -307,7 +307,9 @@ impl TestServer {
         ServerBuilder::new().extra(extra).start().await
     }
 
-    async fn try_start(b: &ServerBuilder) -> Result<TestServer, String> {
+    /// One attempt at starting the node. [`ServerBuilder::start`] retries it; callers that fix a
+    /// port in the configuration themselves retry with a fresh port instead.
+    pub async fn try_start(b: &ServerBuilder) -> Result<TestServer, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let data_dir = dir.path().join("data");
         let ports: Vec<u16> = b.listeners.iter().map(|_| free_port()).collect();

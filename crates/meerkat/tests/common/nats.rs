@@ -135,21 +135,35 @@ impl ClusterFixture {
         let mut nodes = Vec::with_capacity(n);
         let mut metrics_ports = Vec::with_capacity(n);
         for i in 1..=n {
-            let metrics_port = super::free_port();
+            // The metrics port is fixed in the configuration here, so a port taken between the
+            // probe and the node's bind needs a fresh port on the retry, not the same one.
+            let mut last_err = String::new();
+            let mut started = None;
+            for _attempt in 0..3 {
+                let metrics_port = super::free_port();
+                let builder = ServerBuilder::new()
+                    .general(&format!("node_name = \"node{i}\""))
+                    .extra(&postgres_storage(&url))
+                    .extra(&format!("[metrics]\nport = {metrics_port}\n"))
+                    .extra(&format!(
+                        "[cluster]\nenabled = true\nname = \"e2e\"\nsecret_file = \"{}\"\n\
+                         nats_urls = [\"{}\"]\nheartbeat_ms = 200\nnode_timeout_ms = 1000\n\
+                         request_timeout_ms = 1000\n",
+                        secret.display(),
+                        nats.url()
+                    ));
+                match TestServer::try_start(&builder).await {
+                    Ok(node) => {
+                        started = Some((node, metrics_port));
+                        break;
+                    }
+                    Err(e) => last_err = e,
+                }
+            }
+            let Some((node, metrics_port)) = started else {
+                panic!("cluster node {i} did not start (3 attempts); last attempt:\n{last_err}")
+            };
             metrics_ports.push(metrics_port);
-            let node = ServerBuilder::new()
-                .general(&format!("node_name = \"node{i}\""))
-                .extra(&postgres_storage(&url))
-                .extra(&format!("[metrics]\nport = {metrics_port}\n"))
-                .extra(&format!(
-                    "[cluster]\nenabled = true\nname = \"e2e\"\nsecret_file = \"{}\"\n\
-                     nats_urls = [\"{}\"]\nheartbeat_ms = 200\nnode_timeout_ms = 1000\n\
-                     request_timeout_ms = 1000\n",
-                    secret.display(),
-                    nats.url()
-                ))
-                .start()
-                .await;
             nodes.push(node);
         }
         ClusterFixture { nodes, nats, metrics_ports, _secret_dir: secret_dir }

@@ -21,14 +21,21 @@ const NODE_OPEN: &str = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='I
 
 /// A node with a TCP listener (no TLS) and an HTTP listener; returns it and the HTTP port.
 async fn start(tls: bool, extra: &str) -> (TestServer, u16) {
-    let http = free_port();
-    let server = ServerBuilder::new()
-        .listeners(&[TlsMode::None])
-        .extra(&format!("[[listen.http]]\nport = {http}\ntls = {tls}\n"))
-        .extra(extra)
-        .start()
-        .await;
-    (server, http)
+    // The HTTP port is fixed in the configuration: a port taken between the probe and the
+    // node's bind needs a fresh one on the retry.
+    let mut last_err = String::new();
+    for _attempt in 0..3 {
+        let http = free_port();
+        let builder = ServerBuilder::new()
+            .listeners(&[TlsMode::None])
+            .extra(&format!("[[listen.http]]\nport = {http}\ntls = {tls}\n"))
+            .extra(extra);
+        match TestServer::try_start(&builder).await {
+            Ok(server) => return (server, http),
+            Err(e) => last_err = e,
+        }
+    }
+    panic!("meerkat with an HTTP listener did not start (3 attempts); last attempt:\n{last_err}");
 }
 
 /// The node's messages so far, its stream ids replaced by `ID`.
