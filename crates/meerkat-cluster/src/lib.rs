@@ -12,10 +12,10 @@
 //!   reference-counted account subscriptions, request/ack [`Cluster::send_stanza`] resolving
 //!   to a [`Delivery`], the [`Inbound`] queue, heartbeats and [`Cluster::members`].
 //!
-//! Not here yet (integration, done in meerkat-server): calling `subscribe_account` at bind,
-//! routing non-local JIDs through `send_stanza`, the multi-node resource view from
-//! Hello/State, conflict kicks, PostgreSQL membership rows and dead-node cleanup, admin
-//! commands.
+//! The server side (subscribing at bind, routing through `send_stanza`, the multi-node
+//! resource view from Hello/State, conflict kicks, PostgreSQL membership rows, dead-node
+//! cleanup and the operator commands) lives in `meerkat-server`'s `cluster` module and the
+//! `meerkat` CLI; this crate is only the transport.
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
