@@ -330,7 +330,6 @@ async fn run_user(shared: Arc<Shared>, idx: u64, batch: Arc<Batch>) {
         }
     };
     shared.stats.login_ok();
-    shared.online.add(idx);
     let unexpected = session_loop(&shared, idx, &mut s).await;
     if unexpected {
         // Only a session lost mid-run leaves the recipient list: on close nobody sends any
@@ -340,8 +339,21 @@ async fn run_user(shared: Arc<Shared>, idx: u64, batch: Arc<Batch>) {
     shared.stats.session_ended(unexpected);
 }
 
+/// How long a session waits for the server to echo its initial presence before it becomes a
+/// recipient anyway (a server that does not echo it).
+const ANNOUNCE_FALLBACK: Duration = Duration::from_secs(2);
+
 /// Runs a logged-in session until the scenario closes it (false) or the server does (true).
+///
+/// The user becomes a recipient for others once the server has echoed its initial presence
+/// (RFC 6121 §4.2.2): a message routed before the server processed that presence finds no
+/// available resource and is stored offline (RFC 6121 §8.5.2.2), which the run would count
+/// as lost.
 async fn session_loop(shared: &Shared, idx: u64, s: &mut XmppStream) -> bool {
+    let own_jid = format!("{}@{}/", shared.cfg.username(idx), shared.cfg.domain);
+    let mut announced = false;
+    let announce_fallback = tokio::time::sleep(ANNOUNCE_FALLBACK);
+    tokio::pin!(announce_fallback);
     let mut phase = shared.phase.subscribe();
     let initial = *phase.borrow_and_update();
     if initial == Phase::Close {
@@ -369,8 +381,19 @@ async fn session_loop(shared: &Shared, idx: u64, s: &mut XmppStream) -> bool {
                     }
                 }
             }
+            () = &mut announce_fallback, if !announced => {
+                announced = true;
+                shared.online.add(idx);
+            }
             ev = s.next_event() => match ev {
                 Ok(Event::Stanza(el)) => {
+                    if !announced
+                        && el.name == "presence"
+                        && el.attr("from").is_some_and(|f| f.starts_with(&own_jid))
+                    {
+                        announced = true;
+                        shared.online.add(idx);
+                    }
                     handle_stanza(shared, s, &el).await;
                 }
                 Ok(Event::Open) => {}
