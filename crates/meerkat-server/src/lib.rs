@@ -20,6 +20,7 @@ pub mod admin_ops;
 pub mod auth_limits;
 pub mod c2s;
 pub mod cluster;
+pub mod components;
 pub mod http;
 pub mod metrics;
 pub mod modules;
@@ -83,6 +84,7 @@ pub async fn build_with_admin(
         auth_failures: auth_limits::FailureLimiter::new(config.auth.max_failures_per_minute),
         caps: modules::caps::CapsState::new(),
         pep: modules::pep::PepState::new(&config.modules.pep),
+        components: components::Components::new(&config),
         config,
         storage,
         sessions: Default::default(),

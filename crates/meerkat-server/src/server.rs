@@ -41,6 +41,8 @@ pub struct Server {
     pub pep: crate::modules::pep::PepState,
     /// In-memory state of the blocking and ad-hoc command modules.
     pub misc: crate::modules::misc_state::MiscState,
+    /// Services on subdomains (MUC, pubsub, upload) by domain.
+    pub components: crate::components::Components,
     /// The cluster transport and this node's view of accounts shared with other nodes;
     /// `None` on a standalone node (`[cluster] enabled = false`), which then pays nothing.
     pub cluster: Option<Arc<crate::cluster::ClusterNode>>,

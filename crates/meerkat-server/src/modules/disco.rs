@@ -72,12 +72,12 @@ fn info(identity: (&str, &str, Option<&str>), features: &[&str], node: Option<&s
     q
 }
 
-/// disco#info / disco#items answered with this identity and these features (no nodes, no
-/// items: there are no components or published nodes yet).
+/// disco#info / disco#items answered with this identity, these features and these items.
 fn answer(
     req: &Element,
     identity: (&str, &str, Option<&str>),
     features: &[&str],
+    items: &[&str],
 ) -> Option<Element> {
     if req.attr("type") != Some("get") {
         return iq::error(req, StanzaError::new(SEC::BadRequest));
@@ -89,16 +89,23 @@ fn answer(
     if q.ns == ns::DISCO_INFO {
         Some(iq::result(req, Some(info(identity, features, None))))
     } else {
-        Some(iq::result(req, Some(Element::new("query", ns::DISCO_ITEMS))))
+        let mut q = Element::new("query", ns::DISCO_ITEMS);
+        for jid in items {
+            q = q.with_child(Element::new("item", ns::DISCO_ITEMS).with_attr("jid", *jid));
+        }
+        Some(iq::result(req, Some(q)))
     }
 }
 
 /// disco#info / disco#items of the server domain.
 pub fn server(server: &ServerRef, req: &Element) -> Option<Element> {
-    answer(req, ("server", "im", Some("Meerkat")), &server_features(server))
+    // The components of the host asked (MUC, pubsub, upload), so clients find them.
+    let host = req.attr("to").unwrap_or_default();
+    let items = server.components.of_host(host);
+    answer(req, ("server", "im", Some("Meerkat")), &server_features(server), &items)
 }
 
 /// disco#info / disco#items of an account's bare JID.
 pub fn account(server: &ServerRef, req: &Element) -> Option<Element> {
-    answer(req, ("account", "registered", None), &account_features(server))
+    answer(req, ("account", "registered", None), &account_features(server), &[])
 }

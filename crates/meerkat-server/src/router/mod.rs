@@ -7,6 +7,7 @@
 //!                      \-> local bare JID -> rules of RFC 6121 §8.5.2 (priority, offline)
 //!                      \-> local full JID -> session mailbox, or §8.5.3 fallbacks
 //!                      \-> (cluster) account held on another node -> its NATS subject
+//!                      \-> component domain (conference., pubsub., upload.) -> components
 //!                      \-> other domain   -> remote-server-not-found (no s2s yet)
 //! ```
 //! Routing runs in the sender's task; it never waits on the recipient (mailboxes are bounded
@@ -51,6 +52,8 @@ async fn route_inner(server: &ServerRef, stanza: Element) {
     }
     if server.serves(&to.domain) {
         route_local(server, stanza, to).await;
+    } else if let Some(component) = server.components.get(&to.domain).cloned() {
+        crate::components::route(server, component, stanza, to).await;
     } else {
         bounce(server, &stanza, StanzaError::new(SEC::RemoteServerNotFound)).await;
     }
