@@ -83,7 +83,7 @@ pub async fn build_with_admin(
             .with_id_slot(mam_id_slot),
         auth_failures: auth_limits::FailureLimiter::new(config.auth.max_failures_per_minute),
         caps: modules::caps::CapsState::new(),
-        pep: modules::pep::PepState::new(&config.modules.pep),
+        pep: modules::pep::PepState::new(&config.modules.pep, config.cluster.enabled),
         components: components::Components::new(&config),
         config,
         storage,

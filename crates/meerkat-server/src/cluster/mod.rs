@@ -12,6 +12,7 @@
 //! - `outbound.rs`: the ordered outbox that sends stanzas to other nodes and applies the
 //!   single-node "no session" rules when nobody takes them.
 //! - `own.rs`: copies for the user's own resources on other nodes (presence, sent carbons).
+//! - `fanout.rs`: PEP notifications for an account's resources on other nodes.
 //! - `relay.rs`: bare-JID messages to accounts on several nodes, handled once by the elected
 //!   node and relayed, stamped, to the others.
 //! - `inbound.rs`: stanzas, Hello/State and Kick from other nodes.
@@ -22,6 +23,7 @@
 //! A standalone node has `Server::cluster == None` and none of this runs.
 
 mod bind;
+mod fanout;
 mod inbound;
 pub mod membership;
 pub mod operator;
@@ -33,6 +35,8 @@ mod view;
 mod workers;
 
 pub use bind::{on_bind, on_presence_change, on_unbind};
+pub(crate) use fanout::take_fanout;
+pub use fanout::to_account_nodes;
 pub(crate) use outbound::plan;
 pub(crate) use own::deliver_push;
 pub use own::to_own_resources;

@@ -36,6 +36,15 @@ pub(crate) async fn route_local_from(
         && matches!(stanza.name.as_str(), "message" | "presence")
         && crate::cluster::take_mark(&mut stanza)
         && origin == Origin::Cluster;
+    // Likewise for PEP notifications fanned out to this node's resources (`cluster::fanout`).
+    if server.cluster.is_some() && stanza.name == "message" {
+        if let Some(pep_node) = crate::cluster::take_fanout(&mut stanza) {
+            if origin == Origin::Cluster {
+                modules::pep::deliver_fanout(server, &bare, &sessions, stanza, &pep_node);
+                return;
+            }
+        }
+    }
     if origin == Origin::Cluster && stanza.attr("from") == Some(bare.as_str()) {
         // From the account to itself through the cluster: only nodes make these (clients'
         // carbons are refused at the edge, their IQs to their own account never routed).

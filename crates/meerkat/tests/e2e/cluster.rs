@@ -670,3 +670,57 @@ async fn block_on_one_node_is_enforced_and_pushed_on_the_other() {
     assert!(e.get_child("service-unavailable", ns::STANZAS).is_some(), "{}", xml(&err));
     alice2.expect_no_message(Duration::from_millis(400)).await;
 }
+
+/// XEP-0163 across nodes: a PEP publish on node 1 notifies the owner's resource on node 2 and
+/// a contact on node 3, each only for nodes its caps ask with `+notify` (caps are known only
+/// where the resource is bound), and the last item reaches a contact that logs in later on
+/// another node (the published item is read from shared storage, not a stale cache).
+#[tokio::test]
+async fn pep_notifications_reach_resources_and_contacts_on_other_nodes() {
+    use crate::pep::{expect_no_event, login_with_caps, mutual, publish, recv_event};
+    let tune = "http://jabber.org/protocol/tune";
+    let mood = "http://jabber.org/protocol/mood";
+    let cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let notify = format!("{tune}+notify");
+    let mut alice1 = login_with_caps(cluster.node(1), &a, "one", &[&notify]).await;
+    let mut bob3 = login_with_caps(cluster.node(3), &b, "three", &[&notify]).await;
+    mutual(&mut alice1, &mut bob3).await;
+    let mut alice2 = login_with_caps(cluster.node(2), &a, "two", &[&notify]).await;
+    alice1.drain(Duration::from_millis(300)).await;
+    bob3.drain(Duration::from_millis(300)).await;
+
+    let item = format!("<item id='t1'><tune xmlns='{tune}'><title>Fanout</title></tune></item>");
+    let r = publish(&mut alice1, tune, &item, "").await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", xml(&r));
+    for (c, to) in
+        [(&mut alice1, a.full("one")), (&mut alice2, a.full("two")), (&mut bob3, b.full("three"))]
+    {
+        let ev = recv_event(c, tune).await;
+        assert_eq!(ev.attr("from"), Some(a.bare().as_str()), "{}", xml(&ev));
+        assert_eq!(ev.attr("to"), Some(to.as_str()), "{}", xml(&ev));
+        assert_eq!(ev.attr("type"), Some("headline"), "{}", xml(&ev));
+        assert!(xml(&ev).contains("Fanout"), "{}", xml(&ev));
+        assert!(!xml(&ev).contains("urn:meerkat:cluster"), "mark leaked: {}", xml(&ev));
+    }
+    // Nobody asked for mood: no event anywhere.
+    let item = format!("<item id='m1'><mood xmlns='{mood}'><happy/></mood></item>");
+    let r = publish(&mut alice2, mood, &item, "").await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", xml(&r));
+    for c in [&mut alice1, &mut alice2, &mut bob3] {
+        expect_no_event(c).await;
+    }
+
+    // A second publish from node 2 replaces the item; bob's new resource on node 1 gets the
+    // newest one as the last item when it becomes available with +notify.
+    let item = format!("<item id='t2'><tune xmlns='{tune}'><title>Second</title></tune></item>");
+    let r = publish(&mut alice2, tune, &item, "").await;
+    assert_eq!(r.attr("type"), Some("result"), "{}", xml(&r));
+    let ev = recv_event(&mut bob3, tune).await;
+    assert!(xml(&ev).contains("Second"), "{}", xml(&ev));
+    let mut bob1 = login_with_caps(cluster.node(1), &b, "uno", &[&notify]).await;
+    let ev = recv_event(&mut bob1, tune).await;
+    assert!(xml(&ev).contains("Second"), "{}", xml(&ev));
+    assert_eq!(ev.attr("to"), Some(b.full("uno").as_str()), "{}", xml(&ev));
+}

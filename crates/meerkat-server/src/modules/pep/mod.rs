@@ -33,7 +33,7 @@ use meerkat_proto::ns;
 use meerkat_storage::Subscription;
 use meerkat_xml::Element;
 
-pub use notify::interest_learned;
+pub use notify::{deliver_fanout, interest_learned};
 
 /// PEP state shared by the node: the pubsub core and its cache.
 pub struct PepState {
@@ -42,14 +42,16 @@ pub struct PepState {
 }
 
 impl PepState {
-    /// State for `[modules.pep]`.
-    pub fn new(cfg: &meerkat_config::PepModule) -> Self {
+    /// State for `[modules.pep]`; a cluster member caches nothing (see
+    /// [`crate::modules::pubsub::cache`]).
+    pub fn new(cfg: &meerkat_config::PepModule, clustered: bool) -> Self {
         let limits = Limits {
             max_nodes: cfg.max_nodes_per_account,
             max_items: cfg.max_items_per_node,
             max_item_bytes: cfg.max_item_bytes,
         };
-        PepState { core: PubsubCore::new(limits, cfg.cache_accounts) }
+        let cache = if clustered { 0 } else { cfg.cache_accounts };
+        PepState { core: PubsubCore::new(limits, cache) }
     }
 }
 

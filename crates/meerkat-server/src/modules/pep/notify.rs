@@ -3,7 +3,9 @@
 //! Targets of a node's event: the owner's available resources and the available resources of
 //! local contacts with a `from`/`both` subscription in the owner's roster, in both cases only
 //! those whose caps show `NODE+notify`, and only where the access model lets them read the
-//! node. Remote contacts are skipped until federation exists.
+//! node. Remote contacts are skipped until federation exists. In a cluster, the owner's and
+//! the contacts' resources on other nodes get the event through [`crate::cluster::fanout`]:
+//! only the node holding a resource knows its caps.
 
 use super::{relation, Owner};
 use crate::addr::Addr;
@@ -39,11 +41,16 @@ pub(crate) async fn broadcast(
     config: &NodeConfig,
     event: Element,
 ) {
-    for e in server.sessions.resources(&owner.bare).iter().filter(|e| wants(e, node)) {
+    let own = server.sessions.resources(&owner.bare);
+    for e in own.iter().filter(|e| wants(e, node)) {
         let _ = server.deliver(
             e,
             headline(&owner.bare, &format!("{}/{}", owner.bare, e.resource), event.clone()),
         );
+    }
+    if server.cluster.is_some() {
+        let n = headline(&owner.bare, &owner.bare, event.clone());
+        crate::cluster::to_account_nodes(server, &owner.bare, !own.is_empty(), node, n);
     }
     let roster = match server.storage.roster.get_items(owner.domain, owner.node).await {
         Ok(r) => r,
@@ -65,12 +72,33 @@ pub(crate) async fn broadcast(
             continue;
         }
         let bare = contact.bare();
-        for e in server.sessions.resources(&bare).iter().filter(|e| wants(e, node)) {
+        let theirs = server.sessions.resources(&bare);
+        for e in theirs.iter().filter(|e| wants(e, node)) {
             let _ = server.deliver(
                 e,
                 headline(&owner.bare, &format!("{bare}/{}", e.resource), event.clone()),
             );
         }
+        if server.cluster.is_some() {
+            let n = headline(&owner.bare, &bare, event.clone());
+            crate::cluster::to_account_nodes(server, &bare, !theirs.is_empty(), node, n);
+        }
+    }
+}
+
+/// A notification another node fanned out to the account `bare`: delivered to the resources
+/// here that want `pep_node`, addressed to each.
+pub fn deliver_fanout(
+    server: &ServerRef,
+    bare: &str,
+    sessions: &[SessionEntry],
+    notification: Element,
+    pep_node: &str,
+) {
+    for e in sessions.iter().filter(|e| wants(e, pep_node)) {
+        let mut n = notification.clone();
+        n.set_attr("to", format!("{bare}/{}", e.resource));
+        let _ = server.deliver(e, n);
     }
 }
 

@@ -5,6 +5,10 @@
 //! storage inserts its snapshot only if no invalidation happened meanwhile (a generation
 //! counter), so a stale snapshot never outlives a write. Bounded by entry count: when full,
 //! an arbitrary entry is evicted (cheap, and every entry reloads on demand).
+//!
+//! A capacity of 0 turns caching off. Cluster members use that: a write on another node
+//! invalidates nothing here, and telling every node of every write would grow each node's
+//! traffic with the cluster, so they read the shared storage instead.
 
 use super::config::{Limits, NodeConfig};
 use super::error::PubsubError;
@@ -43,9 +47,9 @@ struct Inner {
 }
 
 impl NodeCache {
-    /// A cache of at most `capacity` services.
+    /// A cache of at most `capacity` services (0: no caching).
     pub fn new(capacity: usize) -> Self {
-        NodeCache { inner: Mutex::new(Inner::default()), capacity: capacity.max(1) }
+        NodeCache { inner: Mutex::new(Inner::default()), capacity }
     }
 
     /// The snapshot of `service`, loaded from storage when not cached.
@@ -76,7 +80,7 @@ impl NodeCache {
         }
         let snap = Arc::new(snap);
         let mut inner = self.inner.lock().map_err(|_| PubsubError::internal())?;
-        if inner.generation == generation {
+        if inner.generation == generation && self.capacity > 0 {
             if inner.map.len() >= self.capacity {
                 if let Some(k) = inner.map.keys().next().cloned() {
                     inner.map.remove(&k);

@@ -76,5 +76,9 @@ pub async fn rebroadcast(server: &ServerRef, me: &Me, hash: Option<&str>) {
             c.set_attr("to", format!("{}/{}", me.bare, own.resource));
             let _ = server.deliver(own, c);
         }
+        // The user's resources on other nodes see it too (RFC 6121 §4.2.2).
+        let mut c = stamped.clone();
+        c.set_attr("to", me.bare.clone());
+        crate::cluster::to_own_resources(server, &me.bare, c);
     }
 }
