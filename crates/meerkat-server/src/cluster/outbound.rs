@@ -144,9 +144,9 @@ pub(crate) async fn plan(
     }
     let local_target =
         to.resource.as_ref().is_some_and(|r| sessions.iter().any(|e| &e.resource == r));
-    // A message to a local full JID still concerns the other nodes: their resources may want
-    // a received carbon.
-    if local_target && stanza.name != "message" {
+    // A local full JID: delivered here (received carbons for the other nodes' resources go
+    // from here too, stamped, see `carbons::fork_received_to_other_nodes`).
+    if local_target {
         return Some((stanza, Some(remote)));
     }
     let mode = Mode::Shared { elected: remote.elected };

@@ -89,15 +89,14 @@ pub(crate) async fn route_local_from(
             if stanza.name == "message" {
                 let got_it = |e: &SessionEntry| e.sid == entry.sid;
                 modules::carbons::fork_received(server, &stanza, &bare, &sessions, got_it);
+                // The holder forks for the other nodes too: its copy carries the stanza-id.
+                modules::carbons::fork_received_to_other_nodes(server, &stanza, &bare);
             }
             deliver_or_fallback(server, entry, stanza, &node, &to.domain).await;
             return;
         }
         if remote.is_some_and(|r| r.holds(resource)) {
-            // Another node delivers it; resources here may still want a received carbon.
-            if stanza.name == "message" {
-                modules::carbons::fork_received(server, &stanza, &bare, &sessions, |_| false);
-            }
+            // Another node delivers it, and sends the received carbons for resources here.
             return;
         }
         if !elected {

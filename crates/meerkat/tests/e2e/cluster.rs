@@ -383,9 +383,26 @@ async fn own_resources_carbons_and_archive_across_nodes() {
     let c = recv_carbon(&mut bob1, "received", "full").await;
     assert_eq!(c.attr("from"), Some(b.bare().as_str()), "{}", xml(&c));
     assert_eq!(c.attr("to"), Some(b.full("one").as_str()), "{}", xml(&c));
+    // The carbon comes from the node that delivered and archived the message: same id.
+    let inner = c
+        .children()
+        .find_map(|k| k.get_child("forwarded", "urn:xmpp:forward:0"))
+        .and_then(|f| f.get_child("message", ns::CLIENT))
+        .unwrap_or_else(|| panic!("no forwarded message: {}", xml(&c)));
+    assert_eq!(stanza_id(inner, &b.bare()), Some(full_id.clone()), "{}", xml(&c));
     let c = recv_carbon(&mut alice1, "sent", "full").await;
     assert_eq!(c.attr("from"), Some(a.bare().as_str()), "{}", xml(&c));
     assert_eq!(c.attr("to"), Some(a.full("four").as_str()), "{}", xml(&c));
+
+    // Sent from node 1, where bob has another resource: that one's carbon still comes from
+    // node 2 with node 2's stanza-id, and only once.
+    alice1.send(&chat(&b.full("two"), "f2", "from one")).await;
+    let m = recv_body(&mut bob2, "from one").await;
+    let id2 = stanza_id(&m, &b.bare()).unwrap_or_else(|| panic!("no stanza-id: {}", xml(&m)));
+    let c = recv_carbon(&mut bob1, "received", "from one").await;
+    assert!(xml(&c).contains(&id2), "{} lacks {id2}", xml(&c));
+    recv_carbon(&mut alice3, "sent", "from one").await;
+    bob1.expect_none("a second carbon", Duration::from_millis(400), |e| e.name == "message").await;
 
     alice3.send(&chat(&b.bare(), "b1", "bare")).await;
     let m1 = recv_body(&mut bob1, "bare").await;
@@ -417,10 +434,11 @@ async fn own_resources_carbons_and_archive_across_nodes() {
         .await;
     }
 
-    assert_eq!(archive_bodies(&mut bob1, 3).await, ["full", "bare", "forged"]);
-    assert_eq!(archive_bodies(&mut alice3, 3).await, ["full", "bare", "forged"]);
+    let all = ["full", "from one", "bare", "forged"];
+    assert_eq!(archive_bodies(&mut bob1, 4).await, all);
+    assert_eq!(archive_bodies(&mut alice3, 4).await, all);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(archive_bodies(&mut bob2, 3).await, ["full", "bare", "forged"], "archived twice?");
+    assert_eq!(archive_bodies(&mut bob2, 4).await, all, "archived twice?");
 
     // RFC 6121 §4.5.2 across nodes: the user's other resource learns this one went away.
     bob2.close().await;

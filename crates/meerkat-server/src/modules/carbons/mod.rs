@@ -153,8 +153,19 @@ pub fn fork_sent(server: &ServerRef, me: &Me, msg: &Element) {
     }
 }
 
-/// Cluster: a `sent` carbon (addressed to the bare JID) that a resource of `bare` on another
-/// node produced, for this node's carbons-enabled resources of it.
+/// Cluster: the `received` copy of a message delivered here, for the carbons-enabled
+/// resources of `bare` on other nodes (they get it through `deliver_remote_sent`). Sent by the
+/// node that delivered the message, after archiving, so it carries the same stanza-id.
+pub fn fork_received_to_other_nodes(server: &ServerRef, msg: &Element, bare: &str) {
+    if !server.config.modules.carbons.enabled || server.cluster.is_none() || !eligible(msg) {
+        return;
+    }
+    crate::cluster::to_own_resources(server, bare, wrap("received", bare, bare.to_owned(), msg));
+}
+
+/// Cluster: a carbon (addressed to the bare JID) for a resource of `bare` on another node,
+/// `sent` by one of its resources there or `received` by one, for this node's carbons-enabled
+/// resources of it.
 pub fn deliver_remote_sent(server: &ServerRef, bare: &str, carbon: &Element) {
     if !server.config.modules.carbons.enabled {
         return;
