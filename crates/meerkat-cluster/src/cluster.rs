@@ -38,8 +38,20 @@ pub enum Delivery {
     },
 }
 
+/// Where the answer to a [`Inbound::Resume`] goes. Two are never equal (each is one request).
+#[derive(Debug)]
+pub struct ResumeReply(pub oneshot::Sender<Bytes>);
+
+impl PartialEq for ResumeReply {
+    fn eq(&self, _: &Self) -> bool {
+        false
+    }
+}
+
+impl Eq for ResumeReply {}
+
 /// A verified envelope from another node, for the server to act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Inbound {
     /// Deliver to the local resources of `to` (already acknowledged: if they are gone, the
     /// server applies the offline rules itself).
@@ -75,7 +87,24 @@ pub enum Inbound {
         /// Its bind time there.
         bound_at: u64,
     },
+    /// A client resumes on `from_node` a session of `account` (XEP-0198): if it is this
+    /// node's, send its state through `reply` (empty when it is gone); drop `reply` to stay
+    /// silent (another holder of the account will answer).
+    Resume {
+        /// Sending node.
+        from_node: String,
+        /// Bare JID of the session.
+        account: String,
+        /// Resumption id the client gave.
+        previd: String,
+        /// Where the answer goes.
+        reply: ResumeReply,
+    },
 }
+
+/// Longest a resuming node waits for the old session's state (the holder may first wait for
+/// an attached connection to let go of it, see the server's take-over wait).
+pub const RESUME_WAIT: Duration = Duration::from_secs(7);
 
 /// Errors of the cluster handle.
 #[derive(Debug, thiserror::Error)]
@@ -413,6 +442,32 @@ impl Cluster {
         })
     }
 
+    /// Asks the holders of `account` for the session `previd` a client resumes here
+    /// (XEP-0198): its serialised state, `None` when no node has it (nobody answered within
+    /// [`RESUME_WAIT`], or the owner answered that it is gone).
+    pub async fn request_resume(&self, account: &str, previd: &str) -> Option<Bytes> {
+        let s = self.shared();
+        let env = Envelope {
+            sender: s.node.clone(),
+            body: Body::Resume { account: account.to_owned(), previd: previd.to_owned() },
+        };
+        let payload = env.encode(&s.keys, &s.limits).ok()?;
+        let request = async_nats::Request::new().payload(payload).timeout(Some(RESUME_WAIT));
+        let reply = match s.client.send_request(s.subjects.account(account), request).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!("cluster: resume request: {e}");
+                return None;
+            }
+        };
+        match s.open(&reply.payload) {
+            Some(Envelope { body: Body::Session { state }, .. }) if !state.is_empty() => {
+                Some(state)
+            }
+            _ => None,
+        }
+    }
+
     /// [`Cluster::send_stanza`] in its own task.
     pub fn spawn_stanza(
         &self,
@@ -548,10 +603,41 @@ impl Shared {
                 }
                 return;
             }
+            Body::Resume { account, previd } => {
+                if !self.holds(&account) {
+                    return;
+                }
+                let Some(reply_to) = msg.reply else { return };
+                let (tx, rx) = oneshot::channel();
+                let item = Inbound::Resume { from_node, account, previd, reply: ResumeReply(tx) };
+                if self.inbound.try_send(item).is_err() {
+                    Stats::inc(&self.stats.inbound_overflow);
+                    return;
+                }
+                // Answered from a task of its own: the hand-over may wait for the old
+                // connection, and the dispatcher must keep serving every other account.
+                let (client, keys, limits, node) =
+                    (self.client.clone(), self.keys.clone(), self.limits, self.node.clone());
+                tokio::spawn(async move {
+                    let Ok(Ok(state)) = tokio::time::timeout(RESUME_WAIT, rx).await else {
+                        return;
+                    };
+                    let env = Envelope { sender: node, body: Body::Session { state } };
+                    match env.encode(&keys, &limits) {
+                        Ok(p) => {
+                            if let Err(e) = client.publish(reply_to, p).await {
+                                tracing::debug!("cluster: session state not sent: {e}");
+                            }
+                        }
+                        Err(_) => tracing::warn!("cluster: session state exceeds the limits"),
+                    }
+                });
+                return;
+            }
             Body::Hello(state) => Inbound::Hello { from_node, state },
             Body::State(state) => Inbound::State { from_node, state },
             Body::Kick { full_jid, bound_at } => Inbound::Kick { from_node, full_jid, bound_at },
-            Body::Ack(_) | Body::Heartbeat { .. } | Body::Leave => {
+            Body::Ack(_) | Body::Heartbeat { .. } | Body::Leave | Body::Session { .. } => {
                 Stats::inc(&self.stats.malformed);
                 return;
             }

@@ -18,6 +18,8 @@
 //! | 5    | Kick      | full_jid:str bound_at:u64                                    |
 //! | 6    | Heartbeat | admin_address:str started_at:u64                             |
 //! | 7    | Leave     | (empty)                                                      |
+//! | 8    | Resume    | account:str previd:str                                       |
+//! | 9    | Session   | state:bytes (empty: not found)                               |
 //!
 //! `resource = name:str priority:i8 availability:u8 bound_at:u64`; the sender node is the
 //! envelope's `sender` (Heartbeat's node too). The tag is checked before anything else is
@@ -189,6 +191,20 @@ pub enum Body {
     },
     /// The node leaves the cluster gracefully.
     Leave,
+    /// A client resumes (XEP-0198) on the sender a session this account's holder may have
+    /// detached: hand it over.
+    Resume {
+        /// Bare JID the session belongs to.
+        account: String,
+        /// The resumption id the client gave.
+        previd: String,
+    },
+    /// Reply to a Resume: the session's state, serialised by the server (empty when the id is
+    /// unknown here).
+    Session {
+        /// Serialised session state.
+        state: Bytes,
+    },
 }
 
 impl Body {
@@ -201,6 +217,8 @@ impl Body {
             Body::Kick { .. } => 5,
             Body::Heartbeat { .. } => 6,
             Body::Leave => 7,
+            Body::Resume { .. } => 8,
+            Body::Session { .. } => 9,
         }
     }
 }
@@ -266,6 +284,15 @@ impl Writer<'_> {
         Ok(())
     }
 
+    fn bytes(&mut self, b: &[u8]) -> Result<(), EncodeError> {
+        if b.len() > self.limits.max_payload {
+            return Err(EncodeError);
+        }
+        self.buf.put_u32(b.len() as u32);
+        self.buf.put_slice(b);
+        Ok(())
+    }
+
     fn account(&mut self, a: &AccountState) -> Result<(), EncodeError> {
         self.str(&a.account)?;
         if a.resources.len() > self.limits.max_resources {
@@ -287,6 +314,7 @@ impl Envelope {
     pub fn encode(&self, keys: &Keys, limits: &Limits) -> Result<Bytes, EncodeError> {
         let hint = match &self.body {
             Body::Stanza { to, xml } => to.len() + xml.len() + 6,
+            Body::Session { state } => state.len() + 4,
             _ => 64,
         };
         let mut w =
@@ -297,11 +325,7 @@ impl Envelope {
         match &self.body {
             Body::Stanza { to, xml } => {
                 w.str(to)?;
-                if xml.len() > limits.max_payload {
-                    return Err(EncodeError);
-                }
-                w.buf.put_u32(xml.len() as u32);
-                w.buf.put_slice(xml);
+                w.bytes(xml)?;
             }
             Body::Ack(s) => w.buf.put_u8(*s as u8),
             Body::Hello(a) | Body::State(a) => w.account(a)?,
@@ -314,6 +338,11 @@ impl Envelope {
                 w.buf.put_u64(*started_at);
             }
             Body::Leave => {}
+            Body::Resume { account, previd } => {
+                w.str(account)?;
+                w.str(previd)?;
+            }
+            Body::Session { state } => w.bytes(state)?,
         }
         let mut mac = keys.mac.clone();
         mac.update(&w.buf);
@@ -344,15 +373,7 @@ impl Envelope {
         let kind = r.u8()?;
         let sender = r.str()?;
         let body = match kind {
-            1 => {
-                let to = r.str()?;
-                let len = r.u32()? as usize;
-                if len > limits.max_payload {
-                    return Err(DecodeError::TooLong);
-                }
-                let xml = Bytes::copy_from_slice(r.take(len)?);
-                Body::Stanza { to, xml }
-            }
+            1 => Body::Stanza { to: r.str()?, xml: r.bytes()? },
             2 => Body::Ack(match r.u8()? {
                 0 => AckStatus::Accepted,
                 1 => AckStatus::Busy,
@@ -363,6 +384,8 @@ impl Envelope {
             5 => Body::Kick { full_jid: r.str()?, bound_at: r.u64()? },
             6 => Body::Heartbeat { admin_address: r.str()?, started_at: r.u64()? },
             7 => Body::Leave,
+            8 => Body::Resume { account: r.str()?, previd: r.str()? },
+            9 => Body::Session { state: r.bytes()? },
             k => return Err(DecodeError::Kind(k)),
         };
         if !r.buf.is_empty() {
@@ -416,6 +439,14 @@ impl<'a> Reader<'a> {
         }
         let b = self.take(len)?;
         std::str::from_utf8(b).map(str::to_owned).map_err(|_| DecodeError::Utf8)
+    }
+
+    fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+        let len = self.u32()? as usize;
+        if len > self.limits.max_payload {
+            return Err(DecodeError::TooLong);
+        }
+        Ok(Bytes::copy_from_slice(self.take(len)?))
     }
 
     fn account(&mut self) -> Result<AccountState, DecodeError> {
@@ -479,6 +510,9 @@ mod tests {
             s(Body::Kick { full_jid: "alice@example.com/phone".into(), bound_at: u64::MAX }),
             s(Body::Heartbeat { admin_address: "127.0.0.1:5280".into(), started_at: 42 }),
             s(Body::Leave),
+            s(Body::Resume { account: "alice@example.com".into(), previd: "0af3".into() }),
+            s(Body::Session { state: Bytes::from_static(b"<session/>") }),
+            s(Body::Session { state: Bytes::new() }),
         ]
     }
 
@@ -568,7 +602,7 @@ mod tests {
     fn bad_values_are_rejected() {
         let l = Limits::default();
         assert_eq!(Envelope::parse(b"\x02\x01\x00\x00", &l), Err(DecodeError::Version(2)));
-        assert_eq!(Envelope::parse(b"\x01\x09\x00\x00", &l), Err(DecodeError::Kind(9)));
+        assert_eq!(Envelope::parse(b"\x01\x0a\x00\x00", &l), Err(DecodeError::Kind(10)));
         assert_eq!(Envelope::parse(b"\x01\x02\x00\x00\x07", &l), Err(DecodeError::Value));
         assert_eq!(Envelope::parse(b"\x01\x07\x00\x02\xff\xfe", &l), Err(DecodeError::Utf8));
         assert_eq!(

@@ -27,7 +27,9 @@ pub mod settings;
 mod siphash;
 pub mod subjects;
 
-pub use cluster::{reconnect_backoff, Cluster, ClusterError, Delivery, Inbound, Stats};
+pub use cluster::{
+    reconnect_backoff, Cluster, ClusterError, Delivery, Inbound, ResumeReply, Stats, RESUME_WAIT,
+};
 pub use envelope::{AccountState, Availability, Envelope, Keys, Limits, ResourceState};
 pub use member::{Member, MemberEvent, MemberState};
 pub use settings::{Secret, Settings};

@@ -199,6 +199,31 @@ impl StreamManagement {
         self
     }
 
+    /// The state of a session resumed on another node (cluster): `handled_in` and `sent_out`
+    /// as that node counted them, and its unacknowledged stanzas, oldest first (they count as
+    /// sent and not acknowledged).
+    pub fn restore(
+        limits: Limits,
+        handled_in: u32,
+        sent_out: u32,
+        unacked: VecDeque<Element>,
+        resume: Option<(String, u32)>,
+    ) -> Self {
+        let acked_out = sent_out.wrapping_sub(unacked.len() as u32);
+        let overflowed = unacked.len() > limits.max_unacked;
+        StreamManagement {
+            handled_in,
+            sent_out,
+            acked_out,
+            unacked,
+            since_request: 0,
+            oldest_unrequested: None,
+            overflowed,
+            limits,
+            resume,
+        }
+    }
+
     /// Makes the session resumable under `id` for `max_s` seconds.
     pub fn set_resumable(&mut self, id: String, max_s: u32) {
         self.resume = Some((id, max_s));
@@ -336,6 +361,33 @@ mod tests {
 
     const LIMITS: Limits =
         Limits { max_unacked: 4, request_every: 3, request_after: Duration::from_secs(5) };
+
+    #[test]
+    fn restored_state_acks_and_counts_like_the_original() {
+        let mut a = StreamManagement::new(LIMITS).with_counters(u32::MAX - 1);
+        let now = Instant::now();
+        for i in 0..3 {
+            a.on_outbound(el(&format!("<message xmlns='jabber:client' id='{i}'/>")), now);
+        }
+        a.on_inbound();
+        a.on_ack(u32::MAX).unwrap();
+        let unacked: VecDeque<Element> = a.unacked().cloned().collect();
+        let mut b = StreamManagement::restore(
+            LIMITS,
+            a.handled(),
+            a.sent(),
+            unacked,
+            Some(("id".into(), 60)),
+        );
+        assert_eq!((b.handled(), b.sent(), b.unacked_len()), (a.handled(), a.sent(), 2));
+        assert_eq!(b.resumable(), Some(("id", 60)));
+        // The client's h after the resumption acknowledges across the wrap, as before.
+        assert_eq!(b.on_ack(a.sent()).unwrap(), 2);
+        assert!(matches!(
+            b.on_ack(a.sent().wrapping_add(1)),
+            Err(AckError::HandledCountTooHigh { .. })
+        ));
+    }
 
     #[test]
     fn parses_every_client_nonza() {

@@ -183,7 +183,7 @@ async fn bind(server: &ServerRef, conn: &mut Conn, auth: Box<Authenticated>) -> 
 
 /// Leaves the session table, tells contacts, records last activity and re-routes messages that
 /// were queued but never written.
-async fn cleanup(
+pub(crate) async fn cleanup(
     server: &ServerRef,
     me: &Me,
     mut state: SessionPresence,

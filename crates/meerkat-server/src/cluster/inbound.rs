@@ -76,6 +76,13 @@ async fn run(
             Inbound::Kick { from_node, full_jid, bound_at } => {
                 kick(&server, &cluster, &from_node, &full_jid, bound_at);
             }
+            Inbound::Resume { from_node: _, account, previd, reply } => {
+                // In a task of its own: the take-over may wait for the old connection.
+                let s = server.clone();
+                server.tasks.spawn(async move {
+                    super::resume::answer(&s, &account, &previd, reply).await;
+                });
+            }
         }
     }
 }

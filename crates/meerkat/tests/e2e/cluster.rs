@@ -742,3 +742,70 @@ async fn pep_notifications_reach_resources_and_contacts_on_other_nodes() {
     assert!(xml(&ev).contains("Second"), "{}", xml(&ev));
     assert_eq!(ev.attr("to"), Some(b.full("uno").as_str()), "{}", xml(&ev));
 }
+
+/// XEP-0198 across nodes: a client whose connection to node 1 broke resumes on node 2 (as
+/// behind a load balancer): same full JID, counters, the stanza queued while it was away
+/// retransmitted, later stanzas routed to node 2; then again from node 2 to node 3 with the
+/// same id. An unknown id naming node 1 fails fast.
+#[tokio::test]
+async fn stream_resumes_on_another_node() {
+    use crate::stream_management::{ask_h, enable, login_quiet, resume, SM};
+    let cluster = ClusterFixture::start(3).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let mut alice = login_quiet(cluster.node(1), &a, "r").await;
+    let en = enable(&mut alice, " resume='true'").await;
+    let id = en.attr("id").unwrap_or_default().to_string();
+    let (_, tag1) = id.rsplit_once('-').unwrap_or_else(|| panic!("no node tag: {}", xml(&en)));
+    let tag1 = tag1.to_owned();
+    alice.presence(0).await; // in: presence + ping = 2; out: presence echo + ping result = 2
+    let full = alice.jid.clone();
+    let mut bob = cluster.node(3).login(&b, "r").await;
+    bob.send(&chat(&full, "m1", "one")).await;
+    recv_body(&mut alice, "one").await;
+    alice.send(&format!("<a xmlns='{SM}' h='3'/>")).await;
+    assert_eq!(ask_h(&mut alice).await, 2);
+    alice.drop_abruptly();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bob.send(&chat(&full, "m2", "two")).await;
+    bob.sync().await;
+
+    let (mut alice2, r) = resume(cluster.node(2), &a, &id, 3).await;
+    assert_eq!(xml(&r), format!("<resumed xmlns='{SM}' previd='{id}' h='2'/>"));
+    recv_body(&mut alice2, "two").await;
+    alice2.jid = full.clone();
+    alice2.sync().await;
+    assert_eq!(ask_h(&mut alice2).await, 3);
+    bob.send(&chat(&full, "m3", "three")).await;
+    recv_body(&mut alice2, "three").await;
+    // Out: 2 + m1 + m2 + ping result + m3 = 6, then the ping result of this sync = 7.
+    alice2.send(&format!("<a xmlns='{SM}' h='6'/>")).await;
+    alice2.sync().await;
+    alice2.drop_abruptly();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bob.send(&chat(&full, "m4", "four")).await;
+    bob.sync().await;
+
+    // Node 3 asks; node 1 (whose tag the id carries) knows the session moved on and leaves
+    // the answer to node 2, which holds it now.
+    let (mut alice3, r) = resume(cluster.node(3), &a, &id, 7).await;
+    assert_eq!(xml(&r), format!("<resumed xmlns='{SM}' previd='{id}' h='4'/>"));
+    recv_body(&mut alice3, "four").await;
+    alice3.jid = full.clone();
+    bob.send(&chat(&full, "m5", "five")).await;
+    recv_body(&mut alice3, "five").await;
+    // The contact never saw the session go (no unavailable presence from alice).
+    bob.expect_none("unavailable presence", Duration::from_millis(300), |e| {
+        e.name == "presence" && e.attr("type") == Some("unavailable")
+    })
+    .await;
+
+    // An id naming node 1 that node 1 never issued: node 1, holding the account, says so at
+    // once. (A node that does not hold the account is not asked: the request then waits
+    // for the cluster's resume timeout, see docs/cluster.md.)
+    let _bob1 = cluster.node(1).login(&b, "one").await;
+    let started = std::time::Instant::now();
+    let (_, r) = resume(cluster.node(2), &b, &format!("{:032x}-{tag1}", 7), 0).await;
+    assert!(r.is("failed", SM), "{}", xml(&r));
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}

@@ -30,7 +30,7 @@ pub async fn enable(c: &mut Client, attrs: &str) -> Element {
 }
 
 /// Sends `<r/>` and returns the `h` of the `<a/>`.
-async fn ask_h(c: &mut Client) -> u32 {
+pub async fn ask_h(c: &mut Client) -> u32 {
     c.send(&format!("<r xmlns='{SM}'/>")).await;
     let a = c.recv_where("<a/>", |e| is_sm(e, "a")).await;
     a.attr("h").and_then(|h| h.parse().ok()).unwrap_or_else(|| panic!("bad <a/>: {}", xml(&a)))
@@ -48,7 +48,7 @@ async fn authenticated(server: &TestServer, u: &User) -> Client {
 
 /// `<resume/>` on a fresh authenticated connection; returns the connection and the answer
 /// (`<resumed/>` or `<failed/>`).
-async fn resume(server: &TestServer, u: &User, previd: &str, h: u32) -> (Client, Element) {
+pub async fn resume(server: &TestServer, u: &User, previd: &str, h: u32) -> (Client, Element) {
     let mut c = authenticated(server, u).await;
     c.send(&format!("<resume xmlns='{SM}' previd='{previd}' h='{h}'/>")).await;
     let r = c

@@ -24,8 +24,8 @@
 //! The take-over works the same whether the old connection is already detached or still
 //! attached (the client noticed the break first); an attached one is closed with `conflict`.
 //!
-//! Not implemented: resumption on another cluster node (`location`); the id is only valid on
-//! the node that issued it.
+//! In a cluster the id names the node that issued it, and a client may resume on any node:
+//! the session moves there (see [`crate::cluster::resume`]).
 
 pub mod detached;
 pub mod registry;

@@ -37,6 +37,9 @@ struct Slot {
 #[derive(Default)]
 pub struct Registry {
     slots: Mutex<HashMap<String, Slot>>,
+    /// Ids of sessions that moved to another node (cluster), until their resumption time is
+    /// over: this node then leaves the answer to the node that holds them now.
+    moved: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl Registry {
@@ -65,6 +68,25 @@ impl Registry {
         self.lock().get(id).is_some_and(|s| s.waiter.as_ref().is_some_and(|w| !w.is_closed()))
     }
 
+    /// Remembers that the session `id` moved to another node, for `for_s` seconds.
+    pub fn mark_moved(&self, id: &str, for_s: u32) {
+        let now = std::time::Instant::now();
+        let mut moved = self.moved.lock().unwrap_or_else(|p| p.into_inner());
+        moved.retain(|_, until| *until > now);
+        moved.insert(id.to_owned(), now + Duration::from_secs(u64::from(for_s)));
+    }
+
+    /// True when the session `id` moved to another node and may still be resumed there.
+    pub fn moved_away(&self, id: &str) -> bool {
+        let moved = self.moved.lock().unwrap_or_else(|p| p.into_inner());
+        moved.get(id).is_some_and(|until| *until > std::time::Instant::now())
+    }
+
+    /// True when `id` is registered here for `bare`.
+    pub fn holds(&self, id: &str, bare: &str) -> bool {
+        self.lock().get(id).is_some_and(|s| s.bare == bare)
+    }
+
     /// Number of registered (resumable) sessions.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -77,8 +99,29 @@ impl Registry {
 }
 
 /// Takes over the session `previd` for the authenticated `bare` JID: `None` when the id is
-/// unknown, expired, another user's, or its owner did not hand it over in time.
+/// unknown, expired, another user's, or its owner did not hand it over in time. In a cluster,
+/// an id another node issued is asked of that node (see [`crate::cluster::resume`]).
 pub async fn take_over(server: &ServerRef, bare: &str, previd: &str) -> Option<Box<Detached>> {
+    let mut taken = take_over_local(server, bare, previd).await;
+    if taken.is_none() && server.cluster.is_some() {
+        taken = crate::cluster::resume::take_over_remote(server, bare, previd).await;
+    }
+    let m = crate::metrics::get();
+    if taken.is_some() {
+        m.sm_resumed.increment(1);
+    } else {
+        m.sm_resume_failed.increment(1);
+        tracing::info!(what = "sm_resume_failed", jid = %bare);
+    }
+    taken
+}
+
+/// [`take_over`] of a session of this node only.
+pub async fn take_over_local(
+    server: &ServerRef,
+    bare: &str,
+    previd: &str,
+) -> Option<Box<Detached>> {
     let (tx, rx) = oneshot::channel();
     let mailbox = {
         let mut slots = server.sm_registry.lock();
@@ -91,19 +134,7 @@ pub async fn take_over(server: &ServerRef, bare: &str, previd: &str) -> Option<B
             _ => None,
         }
     };
-    let taken = match mailbox {
-        Some(mailbox) => {
-            mailbox.request_takeover();
-            tokio::time::timeout(TAKEOVER_WAIT, rx).await.ok().and_then(Result::ok)
-        }
-        None => None,
-    };
-    let m = crate::metrics::get();
-    if taken.is_some() {
-        m.sm_resumed.increment(1);
-    } else {
-        m.sm_resume_failed.increment(1);
-        tracing::info!(what = "sm_resume_failed", jid = %bare);
-    }
-    taken
+    let mailbox = mailbox?;
+    mailbox.request_takeover();
+    tokio::time::timeout(TAKEOVER_WAIT, rx).await.ok().and_then(Result::ok)
 }

@@ -106,7 +106,7 @@ fn enable(
     let cfg = &server.config.modules.stream_management;
     let mut state = StreamManagement::new(limits(server));
     let reply = if resume {
-        let id = super::new_resumption_id();
+        let id = crate::cluster::resume::resumption_id(server);
         let secs = client_max.unwrap_or(cfg.resume_timeout_s).min(cfg.max_resume_timeout_s).max(1);
         server.sm_registry.insert(&id, &me.bare, mailbox.clone());
         let reply = sm::enabled(Some((&id, secs)));
