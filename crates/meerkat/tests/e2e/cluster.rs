@@ -665,6 +665,11 @@ async fn block_on_one_node_is_enforced_and_pushed_on_the_other() {
     let mut carol = cluster.node(3).login(&c, "three").await;
     carol.send(&chat(&a.full("two"), "c1", "before the block")).await;
     recv_body(&mut alice2, "before the block").await;
+    // Carol sees alice's presence, from both of alice's nodes.
+    subscribe_and_approve(&mut carol, &mut alice1).await;
+    alice2.send("<presence/>").await;
+    let p = carol.recv_presence_from(&a.full("two")).await;
+    assert_eq!(p.attr("type"), None, "{}", xml(&p));
 
     let item = format!("<block xmlns='{BLOCKING}'><item jid='{}'/></block>", c.bare());
     alice1.iq_result("set", None, &item).await;
@@ -676,6 +681,16 @@ async fn block_on_one_node_is_enforced_and_pushed_on_the_other() {
     assert_eq!(push.attr("type"), Some("set"), "{}", xml(&push));
     assert_eq!(push.attr("to"), Some(a.full("two").as_str()), "{}", xml(&push));
     alice2.reply_result(&push).await;
+    // XEP-0191 §3.3: unavailable presence to the blocked contact from every resource, the
+    // one on the other node included.
+    for r in ["one", "two"] {
+        let from = a.full(r);
+        carol
+            .recv_where(&format!("unavailable from {from}"), |e| {
+                presence_of_type("unavailable")(e) && e.attr("from") == Some(from.as_str())
+            })
+            .await;
+    }
 
     carol.send(&chat(&a.full("two"), "c2", "after the block")).await;
     let err = carol
@@ -687,6 +702,14 @@ async fn block_on_one_node_is_enforced_and_pushed_on_the_other() {
     let e = err.get_child("error", ns::CLIENT).expect("error child");
     assert!(e.get_child("service-unavailable", ns::STANZAS).is_some(), "{}", xml(&err));
     alice2.expect_no_message(Duration::from_millis(400)).await;
+
+    // §3.4: after the unblock, presence again from both nodes.
+    carol.drain(Duration::from_millis(300)).await;
+    alice1.iq_result("set", None, &format!("<unblock xmlns='{BLOCKING}'/>")).await;
+    for r in ["one", "two"] {
+        let p = carol.recv_presence_from(&a.full(r)).await;
+        assert_eq!(p.attr("type"), None, "{}", xml(&p));
+    }
 }
 
 /// XEP-0163 across nodes: a PEP publish on node 1 notifies the owner's resource on node 2 and

@@ -99,7 +99,7 @@ async fn block(server: &ServerRef, me: &Me, req: &Element, payload: &Element) ->
     }
     // §3.3: contacts allowed to see the user's presence get unavailable presence, sent before
     // the cache is updated so the block does not stop it.
-    presence_to_matching(server, me, &new, false).await;
+    presence_to_matching(server, &me.bare, &me.host, &me.user, &new, false).await;
     reload(server, me).await;
     push(server, me, payload_with(&new, "block"));
     Some(iq::result(req, None))
@@ -128,7 +128,7 @@ async fn unblock(server: &ServerRef, me: &Me, req: &Element, payload: &Element) 
     reload(server, me).await;
     push(server, me, payload_with(&asked, "unblock"));
     // §3.4: presence again to contacts that may see it and are no longer blocked.
-    presence_to_matching(server, me, &removed, true).await;
+    presence_to_matching(server, &me.bare, &me.host, &me.user, &removed, true).await;
     Some(iq::result(req, None))
 }
 
@@ -182,25 +182,50 @@ pub async fn on_remote_change(server: &ServerRef, bare: &str, payload: &Element)
     }
     let Some(a) = Addr::parse(bare) else { return };
     let Some(user) = a.node.as_deref() else { return };
+    let named: Vec<String> = payload
+        .children()
+        .filter(|c| c.is("item", NS))
+        .filter_map(|c| c.attr("jid").and_then(matching::normalize_item))
+        .collect();
+    let blocking = payload.name == "block";
+    // §3.3 for this node's resources, before the cache follows (as on the blocking node).
+    if blocking {
+        presence_to_matching(server, bare, &a.domain, user, &named, false).await;
+    }
+    let before = server.misc.blocking.get(bare);
     match server.storage.misc.blocking.get_blocklist(&a.domain, user).await {
         Ok(list) => server.misc.blocking.set(bare, list),
         Err(e) => tracing::error!(what = "blocklist_read_failed", error = %e),
     }
     push_local(server, bare, payload);
+    // §3.4: an unblock without items unblocked what this node had cached.
+    if !blocking {
+        let removed = if named.is_empty() { before.to_vec() } else { named };
+        presence_to_matching(server, bare, &a.domain, user, &removed, true).await;
+    }
 }
 
 /// Sends, from each available resource of the user, unavailable presence (`available` false)
 /// or the current presence (`available` true) to every roster contact with a subscription to
 /// the user's presence that `items` match (and, for current presence, that is not blocked).
-async fn presence_to_matching(server: &ServerRef, me: &Me, items: &[String], available: bool) {
+/// Only this node's resources: the user's other nodes do the same for theirs when the change
+/// reaches them (`on_remote_change`).
+async fn presence_to_matching(
+    server: &ServerRef,
+    bare: &str,
+    host: &str,
+    user: &str,
+    items: &[String],
+    available: bool,
+) {
     if items.is_empty() {
         return;
     }
-    let sessions = server.sessions.resources(&me.bare);
+    let sessions = server.sessions.resources(bare);
     if sessions.iter().all(|e| e.presence.is_none()) {
         return;
     }
-    let roster = server.storage.roster.get_items(&me.host, &me.user).await.unwrap_or_default();
+    let roster = server.storage.roster.get_items(host, user).await.unwrap_or_default();
     for item in roster {
         if !matches!(item.subscription, Subscription::From | Subscription::Both) {
             continue;
@@ -211,11 +236,11 @@ async fn presence_to_matching(server: &ServerRef, me: &Me, items: &[String], ava
         }
         for e in &sessions {
             let p = if available {
-                e.presence_from(&me.bare)
+                e.presence_from(bare)
             } else if e.presence.is_some() {
                 Some(
                     Element::new("presence", ns::CLIENT)
-                        .with_attr("from", format!("{}/{}", me.bare, e.resource))
+                        .with_attr("from", format!("{bare}/{}", e.resource))
                         .with_attr("type", "unavailable"),
                 )
             } else {
