@@ -99,7 +99,7 @@ stop_cluster() {
 
 CURRENT=""
 trap '[ -n "$CURRENT" ] && stop_cluster "$CURRENT"; scripts/dev-services stop >/dev/null 2>&1 || true' EXIT
-printf 'server\tnodes\tsessions\tbytes_per_login\tp50_ms\tp99_ms\tlost\trss_kib_per_node\tcpu_us_per_msg\n' > "$OUT/summary.tsv"
+printf 'server\tnodes\tsessions\tbytes_per_login\tlogin_p99_ms\tp50_ms\tp99_ms\tlost\trss_kib_per_node\tcpu_us_per_msg\n' > "$OUT/summary.tsv"
 for server in ${SERVERS//,/ }; do
     for n in ${NODES//,/ }; do
         users=$((n * PER_NODE))
@@ -117,17 +117,18 @@ for server in ${SERVERS//,/ }; do
             chat -n "$users" --login-rate "$LOGIN_RATE" --period 60s --duration "$HOLD" >/dev/null || true
         stop_cluster "$server"
         CURRENT=""
-        python3 - "$OUT/$server-$n-chat.json" "$server" "$n" "$users" "$b0" "$b1" "$PORTS" >> "$OUT/summary.tsv" <<'PY'
+        python3 - "$OUT/$server-$n-chat.json" "$server" "$n" "$users" "$b0" "$b1" "$PORTS" "$OUT/$server-$n-connect.json" >> "$OUT/summary.tsv" <<'PY'
 import json, sys
-path, server, n, users, b0, b1, ports = sys.argv[1:]
+path, server, n, users, b0, b1, ports, connect = sys.argv[1:]
 d = json.load(open(path))
+login_p99 = (json.load(open(connect)).get("login_latency") or {}).get("p99_ms", "")
 lat = d.get("latency") or {}
 c = d.get("counters") or {}
 u = d.get("server_usage") or {}
 lost = max(c.get("sent", 0) - c.get("received", 0), 0)
 rss = u.get("rss_after_login_kib") or 0
 per_login = (int(b1) - int(b0)) / max(int(users), 1)
-print(f"{server}\t{n}\t{users}\t{per_login:.0f}\t{lat.get('p50_ms', '')}\t{lat.get('p99_ms', '')}\t{lost}\t{int(rss) // max(int(n), 1)}\t{u.get('cpu_us_per_msg', '')}")
+print(f"{server}\t{n}\t{users}\t{per_login:.0f}\t{login_p99}\t{lat.get('p50_ms', '')}\t{lat.get('p99_ms', '')}\t{lost}\t{int(rss) // max(int(n), 1)}\t{u.get('cpu_us_per_msg', '')}")
 PY
         tail -n 1 "$OUT/summary.tsv" >&2
     done

@@ -107,6 +107,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         if summary.latency.count == 0 {
             summary.latency = rc.stats.total_latency();
         }
+        summary.login_latency = rc.stats.login_latency();
     }
     let summary = summary.with_timeline(rc.timeline.points());
     let table = summary.table();

@@ -316,7 +316,9 @@ async fn connect_and_login(shared: &Shared, idx: u64) -> anyhow::Result<XmppStre
 }
 
 async fn run_user(shared: Arc<Shared>, idx: u64, batch: Arc<Batch>) {
+    let started = std::time::Instant::now();
     let result = connect_and_login(&shared, idx).await;
+    let login_us = started.elapsed().as_micros() as u64;
     shared.pending.add_permits(1);
     batch.resolved();
     let mut s = match result {
@@ -329,7 +331,7 @@ async fn run_user(shared: Arc<Shared>, idx: u64, batch: Arc<Batch>) {
             return;
         }
     };
-    shared.stats.login_ok();
+    shared.stats.login_ok_after(login_us);
     let unexpected = session_loop(&shared, idx, &mut s).await;
     if unexpected {
         // Only a session lost mid-run leaves the recipient list: on close nobody sends any

@@ -173,6 +173,8 @@ pub struct Summary {
     pub messages: Option<MessageReport>,
     /// Latency over the whole run.
     pub latency: LatencySummary,
+    /// Login times (connect to bound and available) of the successful logins.
+    pub login_latency: LatencySummary,
     /// Server resource use.
     pub server_usage: Option<ServerReport>,
     /// Registration.
@@ -252,6 +254,14 @@ impl Summary {
                     "{:.0} ({} in {:.1} s after {:.1} s warm-up)",
                     t.msgs_per_s, t.delivered, t.measured_s, t.warmup_s
                 ),
+            );
+        }
+        let lg = &self.login_latency;
+        if lg.count > 0 {
+            row(
+                &mut o,
+                "login time p50 / p99 / max",
+                format!("{:.1} / {:.1} / {:.1} ms", lg.p50_ms, lg.p99_ms, lg.max_ms),
             );
         }
         let l = &self.latency;

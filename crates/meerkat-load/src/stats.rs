@@ -81,6 +81,9 @@ struct Histograms {
     total: Histogram<u64>,
     interval: Histogram<u64>,
     window: Histogram<u64>,
+    /// Time from connecting to a bound, available session, per successful login.
+    login_total: Histogram<u64>,
+    login_interval: Histogram<u64>,
 }
 
 /// Process-wide statistics.
@@ -111,6 +114,8 @@ impl Default for Stats {
                 total: new_histogram(),
                 interval: new_histogram(),
                 window: new_histogram(),
+                login_total: new_histogram(),
+                login_interval: new_histogram(),
             }),
         }
     }
@@ -121,6 +126,40 @@ impl Stats {
     pub fn login_ok(&self) {
         self.logins_ok.fetch_add(1, Relaxed);
         self.sessions.fetch_add(1, Relaxed);
+    }
+
+    /// A session logged in `login_us` after its connection started.
+    pub fn login_ok_after(&self, login_us: u64) {
+        self.login_ok();
+        self.record_login_n(login_us, 1);
+    }
+
+    fn record_login_n(&self, login_us: u64, n: u64) {
+        let v = login_us.clamp(1, MAX_LATENCY_US);
+        if let Ok(mut h) = self.hist.lock() {
+            let _ = h.login_total.record_n(v, n);
+            let _ = h.login_interval.record_n(v, n);
+        }
+    }
+
+    /// Takes the interval histogram of login times, leaving an empty one.
+    pub fn take_login_interval(&self) -> Histogram<u64> {
+        match self.hist.lock() {
+            Ok(mut h) => std::mem::replace(&mut h.login_interval, new_histogram()),
+            Err(_) => new_histogram(),
+        }
+    }
+
+    /// Login time percentiles over the whole run.
+    pub fn login_latency(&self) -> LatencySummary {
+        self.hist.lock().map(|h| LatencySummary::of(&h.login_total)).unwrap_or_default()
+    }
+
+    /// Adds a worker's login-time buckets.
+    pub fn merge_logins(&self, login_us_counts: &[(u64, u64)]) {
+        for &(v, n) in login_us_counts {
+            self.record_login_n(v, n);
+        }
     }
 
     /// A connection or login failed.

@@ -57,6 +57,9 @@ pub enum FromWorker {
         sessions_delta: i64,
         /// `(latency_us, count)` pairs.
         latency: Vec<(u64, u64)>,
+        /// `(login_us, count)` pairs.
+        #[serde(default)]
+        logins: Vec<(u64, u64)>,
     },
     /// Every login of `Add { seq }` has resolved.
     RampDone {
@@ -133,11 +136,12 @@ pub async fn run_worker() -> anyhow::Result<()> {
 fn tick(stats: &Stats, prev: &Mutex<Counters>) -> FromWorker {
     let c = stats.counters();
     let latency = buckets(&stats.take_interval());
+    let logins = buckets(&stats.take_login_interval());
     let mut p = prev.lock().unwrap_or_else(|e| e.into_inner());
     let delta = c.since(&p);
     let sessions_delta = c.sessions - p.sessions;
     *p = c;
-    FromWorker::Tick { delta, sessions_delta, latency }
+    FromWorker::Tick { delta, sessions_delta, latency, logins }
 }
 
 /// Events the parent waits for.
@@ -199,8 +203,9 @@ impl WorkerPool {
                 let mut lines = BufReader::new(stdout).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     match serde_json::from_str::<FromWorker>(&line) {
-                        Ok(FromWorker::Tick { delta, sessions_delta, latency }) => {
-                            stats.merge(&delta, sessions_delta, &latency)
+                        Ok(FromWorker::Tick { delta, sessions_delta, latency, logins }) => {
+                            stats.merge(&delta, sessions_delta, &latency);
+                            stats.merge_logins(&logins);
                         }
                         Ok(FromWorker::RampDone { seq }) => {
                             let _ = tx.send((i, Event::RampDone(seq))).await;
@@ -330,11 +335,13 @@ mod tests {
             delta: Counters { sent: 3, ..Counters::default() },
             sessions_delta: -2,
             latency: vec![(1500, 2)],
+            logins: vec![(90_000, 1)],
         };
         let line = serde_json::to_string(&msg).expect("ser");
         match serde_json::from_str::<FromWorker>(&line).expect("de") {
-            FromWorker::Tick { delta, sessions_delta, latency } => {
+            FromWorker::Tick { delta, sessions_delta, latency, logins } => {
                 assert_eq!((delta.sent, sessions_delta, latency), (3, -2, vec![(1500, 2)]));
+                assert_eq!(logins, vec![(90_000, 1)]);
             }
             other => panic!("{other:?}"),
         }
