@@ -20,6 +20,7 @@
 
 pub mod client;
 pub mod nats;
+pub mod node;
 pub mod scram;
 pub mod tls;
 pub mod websocket;

@@ -7,39 +7,14 @@
 //! needs `--experimental-websocket` for the global `WebSocket` xmpp.js uses; later versions have
 //! it by default.
 
+use crate::common::node::{package_dir, ready, works};
 use crate::common::{free_port, ServerBuilder, TlsMode, DOMAIN};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
-
-fn package_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/xmpp_client")
-}
 
 /// Node.js with @xmpp/client installed, and the flags it needs; an error says what to install.
 fn node_with_xmpp_client(dir: &Path) -> Result<Vec<String>, String> {
-    let works = |cmd: &str, args: &[&str]| {
-        Command::new(cmd).args(args).output().is_ok_and(|o| o.status.success())
-    };
-    let missing = "Node.js and npm are needed: `apt-get install -y nodejs npm` \
-                   (scripts/test does this when run as root)";
-    if !works("node", &["--version"]) || !works("npm", &["--version"]) {
-        return Err(missing.into());
-    }
-    if !dir.join("node_modules/@xmpp/client").is_dir() {
-        let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir)
-            .output()
-            .map_err(|e| format!("npm ci: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "`npm ci` in {} failed (registry unreachable?):\n{}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-    }
+    ready(dir, "@xmpp/client")?;
     let has_ws = |flags: &[&str]| {
         let mut args = flags.to_vec();
         args.extend(["-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"]);
@@ -56,7 +31,7 @@ fn node_with_xmpp_client(dir: &Path) -> Result<Vec<String>, String> {
 
 #[tokio::test]
 async fn xmpp_js_over_websocket_chats_with_a_tcp_user() {
-    let dir = package_dir();
+    let dir = package_dir("xmpp_client");
     let flags =
         node_with_xmpp_client(&dir).unwrap_or_else(|e| panic!("INTEROP TEST CANNOT RUN: {e}"));
     let http = free_port();

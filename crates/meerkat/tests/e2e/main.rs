@@ -49,6 +49,7 @@ mod config;
 mod csi;
 mod interop;
 mod interop_blocking;
+mod interop_converse;
 mod interop_mam;
 mod interop_pep;
 mod interop_sm;
