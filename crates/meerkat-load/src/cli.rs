@@ -41,6 +41,10 @@ pub struct Common {
     /// Negotiate STARTTLS (any certificate is accepted: loopback only).
     #[arg(long, global = true)]
     pub starttls: bool,
+    /// Connect over XMPP-over-WebSocket (RFC 7395) at this path of each `--server` address
+    /// (then an HTTP listener's), e.g. `/ws-xmpp`, instead of c2s TCP.
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "starttls")]
+    pub websocket: Option<String>,
     /// SASL mechanism.
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub auth: AuthMech,

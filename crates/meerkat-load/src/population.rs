@@ -62,6 +62,9 @@ pub struct UserConfig {
     /// When the run started (Unix ns): messages timestamped earlier are counted as stale.
     #[serde(default)]
     pub run_started_ns: u64,
+    /// XMPP over WebSocket (RFC 7395) at this path of each server address instead of TCP.
+    #[serde(default)]
+    pub websocket_path: Option<String>,
 }
 
 impl UserConfig {
@@ -89,6 +92,16 @@ impl UserConfig {
             },
             tls: if self.starttls { Some(crate::xmpp::tls::connector()?) } else { None },
             keys,
+        })
+    }
+
+    /// Connects user `idx` to its server: TCP, or a WebSocket with `--websocket`.
+    pub async fn connect(&self, idx: u64) -> anyhow::Result<XmppStream> {
+        let target = self.target_of(idx);
+        let tcp = connect_tcp(target, self.source_ip(idx)).await?;
+        Ok(match &self.websocket_path {
+            Some(path) => XmppStream::websocket(tcp, &format!("ws://{target}{path}")).await?,
+            None => XmppStream::new(tcp),
         })
     }
 
@@ -304,8 +317,7 @@ async fn connect_and_login(shared: &Shared, idx: u64) -> anyhow::Result<XmppStre
     let user = shared.cfg.username(idx);
     let timeout = Duration::from_millis(shared.cfg.login_timeout_ms);
     let attempt = async {
-        let tcp = connect_tcp(shared.cfg.target_of(idx), shared.cfg.source_ip(idx)).await?;
-        let mut s = XmppStream::new(tcp);
+        let mut s = shared.cfg.connect(idx).await?;
         client::login(&shared.ctx, &mut s, &user, &shared.cfg.password).await?;
         anyhow::Ok(s)
     };

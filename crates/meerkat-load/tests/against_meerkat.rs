@@ -34,6 +34,8 @@ fn free_port() -> u16 {
 struct Node {
     child: Child,
     port: u16,
+    /// The HTTP listener (XMPP over WebSocket at /ws-xmpp).
+    http: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -48,10 +50,11 @@ fn start_node(bin: &Path) -> Node {
     let dir = tempfile::tempdir().expect("tempdir");
     // Every port free: nodes of parallel tests (and a benchmark node) would collide on the
     // fixed defaults, e.g. [metrics] on 9091.
-    let (port, admin, metrics) = (free_port(), free_port(), free_port());
+    let (port, admin, metrics, http) = (free_port(), free_port(), free_port(), free_port());
     let config = format!(
         "[general]\nhosts = [\"localhost\"]\ndata_dir = \"{}\"\n\n\
          [[listen.c2s]]\nip_address = \"127.0.0.1\"\nport = {port}\ntls_mode = \"starttls\"\n\n\
+         [[listen.http]]\nip_address = \"127.0.0.1\"\nport = {http}\n\n\
          [admin]\nport = {admin}\n\n[metrics]\nport = {metrics}\n",
         dir.path().join("data").display()
     );
@@ -66,7 +69,7 @@ fn start_node(bin: &Path) -> Node {
         .stderr(Stdio::from(log))
         .spawn()
         .expect("start meerkat");
-    let node = Node { child, port, _dir: dir };
+    let node = Node { child, port, http, _dir: dir };
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "meerkat did not listen on {port} within 30 s");
@@ -181,6 +184,8 @@ fn scenarios_against_meerkat() {
     assert_eq!(m["lost"].as_u64(), Some(0), "{chat}");
     assert_eq!(m["sent"], m["received"], "{chat}");
     assert!(chat["latency"]["p99_ms"].as_f64().unwrap_or(0.0) > 0.0, "{chat}");
+    assert_eq!(chat["login_latency"]["count"].as_u64(), Some(12), "{chat}");
+    assert!(chat["login_latency"]["p99_ms"].as_f64().unwrap_or(0.0) > 0.0, "{chat}");
     assert!(std::fs::read_to_string(&plot).expect("plot").starts_with("<svg"));
 
     // Throughput with the server sampled from /proc.
@@ -256,4 +261,26 @@ fn several_standalone_nodes_each_get_their_own_workers_users() {
         .expect("run meerkat-load");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("takes one --server"));
+}
+
+/// `--websocket`: the same users register, log in and chat over XMPP-over-WebSocket (RFC 7395)
+/// at the node's HTTP listener.
+#[test]
+fn websocket_option_registers_logs_in_and_chats() {
+    let Some(bin) = meerkat_bin() else {
+        eprintln!("*** skipped: no meerkat binary beside {} ***", load_bin());
+        return;
+    };
+    let node = start_node(&bin);
+    let ws = ["--websocket", "/ws-xmpp"];
+    let (_, reg) = run_load(node.http, &[&ws[..], &["register", "-n", "6"]].concat());
+    assert_eq!(reg["register"]["created"].as_u64(), Some(6), "{reg}");
+    let (_, chat) = run_load(
+        node.http,
+        &[&ws[..], &["chat", "-n", "6", "--msg-rate", "12", "--duration", "2s", "--grace", "2s"]]
+            .concat(),
+    );
+    assert_eq!(chat["counters"]["logins_ok"].as_u64(), Some(6), "{chat}");
+    assert_eq!(chat["messages"]["lost"].as_u64(), Some(0), "{chat}");
+    assert!(chat["messages"]["received"].as_u64().unwrap_or(0) >= 12, "{chat}");
 }

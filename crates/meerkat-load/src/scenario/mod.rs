@@ -53,6 +53,7 @@ impl RunCtx {
             key_cache: c.key_cache.clone(),
             max_pending_logins: c.max_pending_logins,
             run_started_ns: self.started_ns,
+            websocket_path: c.websocket.clone(),
             chat_period_ms: chat_period
                 .map(|p| u64::try_from(p.as_millis()).unwrap_or(u64::MAX).max(1)),
         }

@@ -6,7 +6,6 @@ use super::RunCtx;
 use crate::cli::RegisterArgs;
 use crate::report::{RegisterReport, Summary};
 use crate::xmpp::client::{self, ClientCtx, Registered};
-use crate::xmpp::stream::{connect_tcp, XmppStream};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,8 +37,7 @@ pub async fn run(rc: &RunCtx, a: &RegisterArgs) -> anyhow::Result<Summary> {
         tasks.spawn(async move {
             let user = cfg.username(idx);
             let attempt = async {
-                let tcp = connect_tcp(cfg.target_of(idx), cfg.source_ip(idx)).await?;
-                let mut s = XmppStream::new(tcp);
+                let mut s = cfg.connect(idx).await?;
                 let r = client::register(&ctx, &mut s, &user, &cfg.password).await?;
                 s.close().await;
                 anyhow::Ok(r)

@@ -1,4 +1,10 @@
-//! One XMPP client connection: a TCP (optionally TLS) transport and a stream parser.
+//! One XMPP client connection: a TCP (optionally TLS) transport, or XMPP over WebSocket
+//! (RFC 7395), and a stream parser.
+//!
+//! On a WebSocket every message is one element: `open()` sends `<open/>` and primes the parser
+//! with a stream header of its own, so that the server's messages parse as the stanzas of one
+//! stream; the server's `<open/>` and `<close/>` come back as [`Event::Open`] and
+//! [`Event::Close`].
 //!
 //! The server's stream header is the parser's `Open` event: [`meerkat_xml::StreamParser`] is
 //! symmetric, so the server-side parser serves as a client-side one. Memory per connection is
@@ -8,11 +14,17 @@
 //! Reads are cancel-safe ([`XmppStream::next_event`] only feeds the parser after a read has
 //! completed), so callers may `select!` between reading and their own timers.
 
+use futures_util::{SinkExt, StreamExt};
 use meerkat_xml::{Element, Limits, StreamEvent, StreamParser};
 use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// RFC 7395 framing namespace.
+const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
 
 /// Read buffer per connection. Stanzas in a load test are a few hundred bytes; a larger stanza
 /// just takes several reads.
@@ -45,6 +57,8 @@ pub enum StreamError {
 enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// XMPP over WebSocket (boxed: the WebSocket state is large).
+    Ws(Box<WebSocketStream<TcpStream>>),
     /// Transient state while the TCP stream is handed to the TLS handshake.
     Upgrading,
 }
@@ -108,8 +122,28 @@ fn limits() -> Limits {
 impl XmppStream {
     /// Wraps a connected TCP stream.
     pub fn new(tcp: TcpStream) -> Self {
+        XmppStream::new_plain(Transport::Plain(tcp))
+    }
+
+    /// Upgrades a connected TCP stream to an XMPP WebSocket at `url` (`ws://host:port/path`,
+    /// subprotocol `xmpp`).
+    pub async fn websocket(tcp: TcpStream, url: &str) -> Result<Self, StreamError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().map_err(std::io::Error::other)?;
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            tokio_tungstenite::tungstenite::http::HeaderValue::from_static("xmpp"),
+        );
+        let (ws, _) =
+            tokio_tungstenite::client_async(req, tcp).await.map_err(std::io::Error::other)?;
+        let mut s = XmppStream::new_plain(Transport::Ws(Box::new(ws)));
+        s.parser.reset();
+        Ok(s)
+    }
+
+    fn new_plain(io: Transport) -> Self {
         XmppStream {
-            io: Transport::Plain(tcp),
+            io,
             parser: StreamParser::new(limits()),
             read_buf: vec![0u8; READ_BUFFER_BYTES].into_boxed_slice(),
             write_buf: Vec::new(),
@@ -117,9 +151,19 @@ impl XmppStream {
     }
 
     /// Sends the opening stream header to `domain` and expects a new server stream
-    /// (initial stream and every restart, RFC 6120 §4.3.3).
+    /// (initial stream and every restart, RFC 6120 §4.3.3; on a WebSocket, `<open/>`).
     pub async fn open(&mut self, domain: &str) -> Result<(), StreamError> {
         self.parser.reset();
+        if matches!(self.io, Transport::Ws(_)) {
+            // The server's messages are single elements: parse them as one stream's stanzas.
+            self.parser.feed(
+                b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+            );
+            let _ = self.parser.next_event()?;
+            let open =
+                format!("<open xmlns='{NS_FRAMING}' to='{}' version='1.0'/>", escape(domain));
+            return self.send_raw(open.as_bytes()).await;
+        }
         let header = format!(
             "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
              xmlns:stream='http://etherx.jabber.org/streams' to='{}' version='1.0'>",
@@ -152,6 +196,10 @@ impl XmppStream {
                 s.write_all(data).await?;
                 s.flush().await?;
             }
+            Transport::Ws(ws) => {
+                let text = String::from_utf8_lossy(data).into_owned();
+                ws.send(Message::Text(text.into())).await.map_err(std::io::Error::other)?;
+            }
             Transport::Upgrading => return Err(closed()),
         }
         Ok(())
@@ -173,6 +221,8 @@ impl XmppStream {
             if let Some(ev) = self.parser.next_event()? {
                 return Ok(match ev {
                     StreamEvent::Open(_) => Event::Open,
+                    StreamEvent::Stanza(el) if el.is("open", NS_FRAMING) => Event::Open,
+                    StreamEvent::Stanza(el) if el.is("close", NS_FRAMING) => Event::Close,
                     StreamEvent::Stanza(el) => Event::Stanza(el),
                     StreamEvent::Close => Event::Close,
                 });
@@ -180,6 +230,15 @@ impl XmppStream {
             let n = match &mut self.io {
                 Transport::Plain(s) => s.read(&mut self.read_buf).await?,
                 Transport::Tls(s) => s.read(&mut self.read_buf).await?,
+                Transport::Ws(ws) => match ws.next().await {
+                    None | Some(Ok(Message::Close(_))) => return Ok(Event::Eof),
+                    Some(Ok(Message::Text(t))) => {
+                        self.parser.feed(t.as_bytes());
+                        continue;
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(StreamError::Io(std::io::Error::other(e))),
+                },
                 Transport::Upgrading => return Err(closed()),
             };
             if n == 0 {
@@ -202,6 +261,12 @@ impl XmppStream {
 
     /// Closes the stream politely (`</stream:stream>`), then shuts the socket down.
     pub async fn close(&mut self) {
+        if let Transport::Ws(ws) = &mut self.io {
+            let close = format!("<close xmlns='{NS_FRAMING}'/>");
+            let _ = ws.send(Message::Text(close.into())).await;
+            let _ = SinkExt::close(ws.as_mut()).await;
+            return;
+        }
         let _ = self.send_raw(b"</stream:stream>").await;
         match &mut self.io {
             Transport::Plain(s) => {
@@ -210,7 +275,7 @@ impl XmppStream {
             Transport::Tls(s) => {
                 let _ = s.shutdown().await;
             }
-            Transport::Upgrading => {}
+            Transport::Ws(_) | Transport::Upgrading => {}
         }
     }
 }
