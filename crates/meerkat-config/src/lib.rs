@@ -27,6 +27,7 @@ pub mod messaging;
 mod misc_modules;
 pub mod pep;
 pub mod sm_csi;
+pub mod upload;
 pub mod validate;
 
 pub use cluster::ClusterConfig;
@@ -36,6 +37,7 @@ pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
 pub use misc_modules::{AdhocModule, BlockingModule, PrivateModule, VcardModule};
 pub use pep::{CapsModule, PepModule};
 pub use sm_csi::{CsiModule, StreamManagementModule};
+pub use upload::UploadModule;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -305,6 +307,8 @@ pub struct Modules {
     pub private: PrivateModule,
     /// XEP-0050 ad-hoc commands (XEP-0133 administration).
     pub adhoc: AdhocModule,
+    /// XEP-0363 HTTP File Upload.
+    pub http_upload: UploadModule,
 }
 
 /// `[modules.offline]`
