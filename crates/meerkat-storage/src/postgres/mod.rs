@@ -50,6 +50,7 @@ mod offline;
 mod private;
 mod pubsub;
 mod roster;
+mod upload;
 mod users;
 mod vcard;
 
@@ -231,7 +232,8 @@ impl PgStore {
                 vcard: store.clone(),
                 private: store.clone(),
             },
-            cluster: store,
+            cluster: store.clone(),
+            upload: store,
         }
     }
 

@@ -60,6 +60,8 @@ conformance!(
     vcard_crud,
     private_crud,
     misc_remove_cascades,
+    upload_files_and_quota,
+    upload_concurrent_quota,
     cluster_nodes_and_sessions,
     cluster_claims,
     cluster_one_claimer,

@@ -42,6 +42,7 @@ mod offline;
 mod private;
 mod pubsub;
 mod roster;
+mod upload;
 mod users;
 mod vcard;
 
@@ -93,9 +94,10 @@ pub async fn open(path: &Path) -> Result<Storage> {
         offline: store.clone(),
         last: store.clone(),
         archive: store.clone(),
-        pubsub: store,
+        pubsub: store.clone(),
         misc,
         cluster: Arc::new(crate::cluster::NoCluster),
+        upload: store,
     })
 }
 

@@ -17,6 +17,7 @@ mod offline;
 mod pg_server;
 mod pubsub;
 mod roster;
+mod upload;
 mod users;
 
 pub use archive::{
@@ -33,6 +34,7 @@ pub use roster::{
     roster_concurrent_versions, roster_crud, roster_fields_round_trip, roster_isolation,
     roster_versions,
 };
+pub use upload::{upload_concurrent_quota, upload_files_and_quota};
 pub use users::{users_concurrent_create, users_crud, users_list_and_count, users_remove_cascades};
 
 use crate::Storage;
@@ -68,6 +70,8 @@ pub async fn run_all(storage: &Storage) {
     vcard_crud(storage).await;
     private_crud(storage).await;
     misc_remove_cascades(storage).await;
+    upload_files_and_quota(storage).await;
+    upload_concurrent_quota(storage).await;
 }
 
 /// A host name that no other call returns, in this process or another one: the process id
