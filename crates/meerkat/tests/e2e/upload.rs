@@ -2,12 +2,17 @@
 //! disco with the size limit, slots and their errors (exact XML), PUT then GET with equal
 //! bytes and the headers browsers need (CORS, nosniff, disposition), oversized PUTs refused
 //! with 413 before their body is sent, wrong sizes and types, bad signatures and expired
-//! slots (403), a second PUT (409), quotas, and the expiry sweep.
+//! slots (403), a second PUT (409), quotas, the expiry sweep, and two cluster nodes sharing
+//! slot verification and quotas.
 //!
 //! HTTP is spoken raw over TCP here, so a test can send a request head without its body.
 
 use crate::common::client::{assert_stanza_error, xml};
-use crate::common::{free_port, Client, ServerBuilder, TestServer, TlsMode, DOMAIN};
+use crate::common::nats::Nats;
+use crate::common::{
+    free_port, postgres_storage, shared_postgres, unique, Client, ServerBuilder, TestServer,
+    TlsMode, DOMAIN,
+};
 use meerkat_xml::Element;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -431,4 +436,72 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Two cluster nodes (one NATS server, one PostgreSQL database, one secret), each with an HTTP
+/// listener; returns them with their HTTP ports.
+async fn start_cluster(upload: &str) -> (Nats, tempfile::TempDir, Vec<(TestServer, u16)>) {
+    let nats = Nats::start();
+    let url = shared_postgres().create_database("e2e_upload").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = dir.path().join("cluster.secret");
+    std::fs::write(&secret, format!("{}\n", unique("upload-cluster-secret"))).expect("secret");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let mut nodes = Vec::new();
+    for i in 1..=2 {
+        let mut last_err = String::new();
+        let mut started = None;
+        for _attempt in 0..3 {
+            let http = free_port();
+            let builder = ServerBuilder::new()
+                .listeners(&[TlsMode::None])
+                .general(&format!("node_name = \"node{i}\""))
+                .extra(&postgres_storage(&url))
+                .extra(&format!("[[listen.http]]\nport = {http}\n"))
+                .extra(&format!("[modules.http_upload]\n{upload}\n"))
+                .extra(&format!(
+                    "[cluster]\nenabled = true\nname = \"e2eup\"\nsecret_file = \"{}\"\n\
+                     nats_urls = [\"{}\"]\nheartbeat_ms = 200\nnode_timeout_ms = 1000\n",
+                    secret.display(),
+                    nats.url()
+                ));
+            match TestServer::try_start(&builder).await {
+                Ok(node) => {
+                    started = Some((node, http));
+                    break;
+                }
+                Err(e) => last_err = e,
+            }
+        }
+        nodes.push(started.unwrap_or_else(|| panic!("node{i} did not start: {last_err}")));
+    }
+    (nats, dir, nodes)
+}
+
+/// In a cluster: a slot signed by one node is accepted by any (cluster secret), the file is
+/// served by the node that stored it only, and the quota counts the files on every node.
+#[tokio::test]
+async fn cluster_slots_verify_on_any_node_and_quota_is_cluster_wide() {
+    let (_nats, _dir, nodes) =
+        start_cluster("max_file_bytes = 1000\nquota_bytes_per_user = 1000").await;
+    let ((n1, h1), (n2, h2)) = (&nodes[0], &nodes[1]);
+    let a = n1.new_user("alice").await;
+    let mut on1 = n1.login(&a, "one").await;
+    let mut on2 = n2.login(&a, "two").await;
+    let g = slot(&mut on1, *h1, "a.bin", 600, None).await;
+    assert_eq!(put(*h1, &g, None, &[1u8; 600]).await.status, 201);
+    assert_eq!(http(*h1, "GET", &g.get, &[], b"").await.body, vec![1u8; 600]);
+    assert_eq!(http(*h2, "GET", &g.get, &[], b"").await.status, 404, "bytes are on node1");
+    // The quota is shared: node2 sees node1's 600 bytes.
+    let r = request(&mut on2, "b.bin", 500, None).await;
+    assert_stanza_error(&r, "iq", &["resource-constraint"]);
+    // A slot made by node2 (its URL names node2) verifies on node1 too.
+    let g = slot(&mut on2, *h2, "c.bin", 400, None).await;
+    assert_eq!(put(*h1, &g, None, &[2u8; 400]).await.status, 201);
+    assert_eq!(http(*h1, "GET", &g.get, &[], b"").await.body, vec![2u8; 400]);
+    let r = request(&mut on1, "d.bin", 1, None).await;
+    assert_stanza_error(&r, "iq", &["resource-constraint"]);
 }
