@@ -49,6 +49,7 @@ mod last;
 mod offline;
 mod private;
 mod pubsub;
+mod pubsub_members;
 mod roster;
 mod upload;
 mod users;
@@ -233,7 +234,8 @@ impl PgStore {
                 private: store.clone(),
             },
             cluster: store.clone(),
-            upload: store,
+            upload: store.clone(),
+            pubsub_members: store,
         }
     }
 

@@ -62,6 +62,8 @@ conformance!(
     misc_remove_cascades,
     upload_files_and_quota,
     upload_concurrent_quota,
+    pubsub_subscriptions,
+    pubsub_affiliations,
     cluster_nodes_and_sessions,
     cluster_claims,
     cluster_one_claimer,

@@ -41,6 +41,7 @@ mod last;
 mod offline;
 mod private;
 mod pubsub;
+mod pubsub_members;
 mod roster;
 mod upload;
 mod users;
@@ -97,7 +98,8 @@ pub async fn open(path: &Path) -> Result<Storage> {
         pubsub: store.clone(),
         misc,
         cluster: Arc::new(crate::cluster::NoCluster),
-        upload: store,
+        upload: store.clone(),
+        pubsub_members: store,
     })
 }
 

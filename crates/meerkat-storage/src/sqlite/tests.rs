@@ -55,6 +55,8 @@ conformance!(
     misc_remove_cascades,
     upload_files_and_quota,
     upload_concurrent_quota,
+    pubsub_subscriptions,
+    pubsub_affiliations,
 );
 
 /// The whole suite on one database, as a server's data accumulates: checks that the suite's
@@ -275,7 +277,8 @@ fn storage_of(store: &SqliteStore) -> Storage {
         pubsub: store.clone(),
         misc,
         cluster: std::sync::Arc::new(crate::cluster::NoCluster),
-        upload: store,
+        upload: store.clone(),
+        pubsub_members: store,
     }
 }
 
