@@ -26,6 +26,7 @@ pub mod load;
 pub mod messaging;
 mod misc_modules;
 pub mod pep;
+pub mod pubsub_service;
 pub mod sm_csi;
 pub mod upload;
 pub mod validate;
@@ -36,6 +37,7 @@ pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
 pub use misc_modules::{AdhocModule, BlockingModule, PrivateModule, VcardModule};
 pub use pep::{CapsModule, PepModule};
+pub use pubsub_service::PubsubServiceModule;
 pub use sm_csi::{CsiModule, StreamManagementModule};
 pub use upload::UploadModule;
 
@@ -309,6 +311,8 @@ pub struct Modules {
     pub adhoc: AdhocModule,
     /// XEP-0363 HTTP File Upload.
     pub http_upload: UploadModule,
+    /// XEP-0060 publish-subscribe service.
+    pub pubsub_service: PubsubServiceModule,
 }
 
 /// `[modules.offline]`

@@ -87,7 +87,7 @@ pub const MAX_EXPIRY_DAYS: f64 = 36_500.0;
 /// Rules of the section.
 pub(crate) fn validate(u: &UploadModule, file: &Path) -> Result<(), ConfigError> {
     let bad = |key: &str, why: String| Err(ConfigError::invalid(file, key, why));
-    if !u.host.contains("@HOST@") {
+    if !u.host.contains("@HOST@") || u.host == "@HOST@" {
         return bad(
             "modules.http_upload.host",
             format!("`{}` must contain @HOST@ (e.g. \"upload.@HOST@\")", u.host),

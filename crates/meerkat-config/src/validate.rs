@@ -401,6 +401,7 @@ fn modules(config: &Config, file: &Path) -> Result<(), ConfigError> {
     crate::messaging::validate(&modules.mam, file)?;
     crate::pep::validate(&modules.pep, &modules.caps, file)?;
     crate::upload::validate(&modules.http_upload, file)?;
+    crate::pubsub_service::validate(&modules.pubsub_service, file)?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! Each component adds a [`Kind`] variant, builds its domains in [`Components::new`] from its
 //! configuration, and takes its stanzas in [`route`].
 
+pub mod pubsub;
 pub mod upload;
 
 use crate::addr::Addr;
@@ -23,6 +24,8 @@ use std::sync::Arc;
 pub enum Kind {
     /// HTTP File Upload (XEP-0363), [`upload`].
     Upload,
+    /// Publish-Subscribe service (XEP-0060), [`pubsub`].
+    Pubsub,
 }
 
 /// A component domain: what serves it and the served host it belongs to.
@@ -41,6 +44,8 @@ pub struct Components {
     by_domain: HashMap<String, Component>,
     /// The upload service, when enabled and the node has an HTTP listener.
     upload: Option<Arc<upload::Service>>,
+    /// The pubsub service, when enabled.
+    pubsub: Option<Arc<pubsub::Service>>,
 }
 
 impl Components {
@@ -54,7 +59,19 @@ impl Components {
                 by_domain.insert(domain, Component { kind: Kind::Upload, host: host.clone() });
             }
         }
-        Components { by_domain, upload }
+        let pubsub = pubsub::Service::new(config).map(Arc::new);
+        if pubsub.is_some() {
+            for host in &config.general.hosts {
+                let domain = config.modules.pubsub_service.domain_of(host);
+                by_domain.insert(domain, Component { kind: Kind::Pubsub, host: host.clone() });
+            }
+        }
+        Components { by_domain, upload, pubsub }
+    }
+
+    /// The pubsub service, if enabled.
+    pub fn pubsub(&self) -> Option<&Arc<pubsub::Service>> {
+        self.pubsub.as_ref()
     }
 
     /// The upload service, if this node offers one.
@@ -84,5 +101,6 @@ impl Components {
 pub async fn route(server: &ServerRef, component: Component, stanza: Element, to: Addr) {
     match component.kind {
         Kind::Upload => upload::route(server, &component.host, stanza, to).await,
+        Kind::Pubsub => pubsub::route(server, stanza, to).await,
     }
 }
