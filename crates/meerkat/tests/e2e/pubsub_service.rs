@@ -1,4 +1,4 @@
-//! Issue 6: the Publish-Subscribe service (XEP-0060) at `pubsub.localhost`: disco of the
+//! Issue 6 (item 4): the Publish-Subscribe service (XEP-0060) at `pubsub.localhost`: disco of the
 //! service and its nodes, create (named and instant), configure, publish with notifications
 //! to subscribers (exact XML), items (all, max_items, by id), retract, purge, delete,
 //! subscriptions and affiliations (own and owner), access models, limits, and a subscriber on
@@ -303,7 +303,7 @@ async fn owners_manage_affiliations_and_subscriptions() {
     )
     .await;
     let r = owner_ok(&mut alice, "get", "<affiliations node='n'/>").await;
-    let mut expected = vec![(a.bare(), "owner"), (b.bare(), "publisher"), (c.bare(), "outcast")];
+    let mut expected = [(a.bare(), "owner"), (b.bare(), "publisher"), (c.bare(), "outcast")];
     expected.sort();
     let listed: String = expected
         .iter()
@@ -369,7 +369,7 @@ async fn owners_manage_affiliations_and_subscriptions() {
 }
 
 #[tokio::test]
-async fn access_models_whitelist_and_presence() {
+async fn access_models_whitelist_presence_and_roster() {
     let server = TestServer::start().await;
     let (_a, mut alice, b, mut bob) = two(&server).await;
     let c = server.new_user("carol").await;
@@ -401,6 +401,28 @@ async fn access_models_whitelist_and_presence() {
     ps_ok(&mut bob, "set", &format!("<subscribe node='p' jid='{}'/>", b.bare())).await;
     let r = ps(&mut carol, "set", &format!("<subscribe node='p' jid='{}'/>", c.bare())).await;
     assert_app_error(&r, "not-authorized", "presence-subscription-required");
+    // Roster: bob is in alice's "friends" group, carol is not in alice's roster at all.
+    alice
+        .iq_result(
+            "set",
+            None,
+            &format!(
+                "<query xmlns='jabber:iq:roster'><item jid='{}'><group>friends</group></item></query>",
+                b.bare()
+            ),
+        )
+        .await;
+    ps_ok(
+        &mut alice,
+        "set",
+        "<create node='r'/><configure><x xmlns='jabber:x:data' type='submit'>\
+         <field var='pubsub#access_model'><value>roster</value></field>\
+         <field var='pubsub#roster_groups_allowed'><value>friends</value></field></x></configure>",
+    )
+    .await;
+    ps_ok(&mut bob, "set", &format!("<subscribe node='r' jid='{}'/>", b.bare())).await;
+    let r = ps(&mut carol, "get", "<items node='r'/>").await;
+    assert_app_error(&r, "not-authorized", "not-in-roster-group");
     // Open, switched to whitelist by configure: carol's items request is refused afterwards.
     ps_ok(&mut alice, "set", "<create node='o'/>").await;
     ps_ok(&mut carol, "get", "<items node='o'/>").await;
