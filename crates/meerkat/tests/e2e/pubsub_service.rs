@@ -270,6 +270,23 @@ async fn unsubscribe_and_subscription_errors() {
     ps_ok(&mut alice, "set", "<publish node='n'><item id='x'><p xmlns='urn:x'/></item></publish>")
         .await;
     no_event(&mut bob).await;
+    // With send_last_published_item = on_sub, a new subscriber gets the last item at once.
+    ps_ok(
+        &mut alice,
+        "set",
+        "<create node='last'/><configure><x xmlns='jabber:x:data' type='submit'>\
+         <field var='pubsub#send_last_published_item'><value>on_sub</value></field></x></configure>",
+    )
+    .await;
+    for id in ["old", "new"] {
+        let publish =
+            format!("<publish node='last'><item id='{id}'><p xmlns='urn:x'/></item></publish>");
+        ps_ok(&mut alice, "set", &publish).await;
+    }
+    ps_ok(&mut bob, "set", &format!("<subscribe node='last' jid='{}'/>", b.bare())).await;
+    let ev = event(&mut bob).await;
+    assert!(ev.contains("<items node='last'><item id='new'"), "{ev}");
+    no_event(&mut bob).await;
 }
 
 #[tokio::test]
