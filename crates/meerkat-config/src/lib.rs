@@ -26,7 +26,9 @@ pub mod load;
 pub mod messaging;
 mod misc_modules;
 pub mod pep;
+pub mod pubsub_service;
 pub mod sm_csi;
+pub mod upload;
 pub mod validate;
 
 pub use cluster::ClusterConfig;
@@ -35,7 +37,9 @@ pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
 pub use misc_modules::{AdhocModule, BlockingModule, PrivateModule, VcardModule};
 pub use pep::{CapsModule, PepModule};
+pub use pubsub_service::PubsubServiceModule;
 pub use sm_csi::{CsiModule, StreamManagementModule};
+pub use upload::UploadModule;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -305,6 +309,10 @@ pub struct Modules {
     pub private: PrivateModule,
     /// XEP-0050 ad-hoc commands (XEP-0133 administration).
     pub adhoc: AdhocModule,
+    /// XEP-0363 HTTP File Upload.
+    pub http_upload: UploadModule,
+    /// XEP-0060 publish-subscribe service.
+    pub pubsub_service: PubsubServiceModule,
 }
 
 /// `[modules.offline]`

@@ -400,6 +400,8 @@ fn modules(config: &Config, file: &Path) -> Result<(), ConfigError> {
     crate::sm_csi::validate(&modules.stream_management, &modules.csi, file)?;
     crate::messaging::validate(&modules.mam, file)?;
     crate::pep::validate(&modules.pep, &modules.caps, file)?;
+    crate::upload::validate(&modules.http_upload, file)?;
+    crate::pubsub_service::validate(&modules.pubsub_service, file)?;
     Ok(())
 }
 

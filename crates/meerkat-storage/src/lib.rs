@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`cluster`]: member nodes and their bound sessions (PostgreSQL only).
 //! - [`users`], [`roster`], [`offline`], [`last`], [`archive`], [`pubsub`], [`blocking`],
-//!   [`vcard`], [`private`]: the traits and their plain data types.
+//!   [`vcard`], [`private`], [`upload`], [`pubsub_members`]: the traits and their plain data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
 //! - [`postgres`]: the shared backend of a cluster (migrations in `migrations/postgres`).
 //! - `codec` (private): text forms of roster values shared by the SQL backends.
@@ -25,10 +25,12 @@ pub mod offline;
 pub mod postgres;
 pub mod private;
 pub mod pubsub;
+pub mod pubsub_members;
 pub mod roster;
 pub mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
+pub mod upload;
 pub mod users;
 pub mod vcard;
 
@@ -41,7 +43,9 @@ pub use last::{LastActivity, LastStore};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use private::PrivateStore;
 pub use pubsub::{PubsubItem, PubsubNode, PubsubStore};
+pub use pubsub_members::PubsubMemberStore;
 pub use roster::{Ask, RosterItem, RosterStore, Subscription};
+pub use upload::{UploadStore, UploadedFile};
 pub use users::UserStore;
 pub use vcard::{StoredVcard, VcardStore};
 
@@ -87,6 +91,10 @@ pub struct Storage {
     pub misc: MiscStores,
     /// Cluster membership rows (PostgreSQL only; SQLite answers "cluster needs PostgreSQL").
     pub cluster: Arc<dyn ClusterStore>,
+    /// Files stored through HTTP File Upload (XEP-0363), for quotas and expiry.
+    pub upload: Arc<dyn UploadStore>,
+    /// Subscriptions and affiliations of pubsub service nodes (XEP-0060).
+    pub pubsub_members: Arc<dyn PubsubMemberStore>,
 }
 
 /// The stores of blocking, vCards and private XML, grouped so the [`Storage`] bundle grows by

@@ -9,15 +9,24 @@
 //! Each component adds a [`Kind`] variant, builds its domains in [`Components::new`] from its
 //! configuration, and takes its stanzas in [`route`].
 
+pub mod pubsub;
+pub mod upload;
+
 use crate::addr::Addr;
 use crate::server::ServerRef;
 use meerkat_config::Config;
 use meerkat_xml::Element;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What serves a component domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {}
+pub enum Kind {
+    /// HTTP File Upload (XEP-0363), [`upload`].
+    Upload,
+    /// Publish-Subscribe service (XEP-0060), [`pubsub`].
+    Pubsub,
+}
 
 /// A component domain: what serves it and the served host it belongs to.
 #[derive(Debug, Clone)]
@@ -33,14 +42,41 @@ pub struct Component {
 #[derive(Debug, Default)]
 pub struct Components {
     by_domain: HashMap<String, Component>,
+    /// The upload service, when enabled and the node has an HTTP listener.
+    upload: Option<Arc<upload::Service>>,
+    /// The pubsub service, when enabled.
+    pubsub: Option<Arc<pubsub::Service>>,
 }
 
 impl Components {
     /// Builds the component domains the configuration enables, for every served host.
     pub fn new(config: &Config) -> Self {
-        let by_domain = HashMap::new();
-        let _ = config;
-        Components { by_domain }
+        let mut by_domain = HashMap::new();
+        let upload = upload::Service::new(config).map(Arc::new);
+        if upload.is_some() {
+            for host in &config.general.hosts {
+                let domain = config.modules.http_upload.domain_of(host);
+                by_domain.insert(domain, Component { kind: Kind::Upload, host: host.clone() });
+            }
+        }
+        let pubsub = pubsub::Service::new(config).map(Arc::new);
+        if pubsub.is_some() {
+            for host in &config.general.hosts {
+                let domain = config.modules.pubsub_service.domain_of(host);
+                by_domain.insert(domain, Component { kind: Kind::Pubsub, host: host.clone() });
+            }
+        }
+        Components { by_domain, upload, pubsub }
+    }
+
+    /// The pubsub service, if enabled.
+    pub fn pubsub(&self) -> Option<&Arc<pubsub::Service>> {
+        self.pubsub.as_ref()
+    }
+
+    /// The upload service, if this node offers one.
+    pub fn upload(&self) -> Option<&Arc<upload::Service>> {
+        self.upload.as_ref()
     }
 
     /// The component serving `domain`, if any.
@@ -63,6 +99,8 @@ impl Components {
 
 /// Handles a stanza addressed to a component domain (or a JID under it).
 pub async fn route(server: &ServerRef, component: Component, stanza: Element, to: Addr) {
-    let _ = (server, stanza, to);
-    match component.kind {}
+    match component.kind {
+        Kind::Upload => upload::route(server, &component.host, stanza, to).await,
+        Kind::Pubsub => pubsub::route(server, stanza, to).await,
+    }
 }

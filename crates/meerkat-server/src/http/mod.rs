@@ -6,6 +6,7 @@
 //! - this file: binding, the accept loop, TLS, and serving one HTTP/1.1 connection with hyper
 //!   (upgrades enabled) through the axum router. Each request carries a [`ConnInfo`] extension
 //!   with what the handlers need to know about the connection under it.
+//! - [`upload`]: HTTP File Upload (XEP-0363) PUT/GET routes, when the upload service is on.
 //! - [`websocket`]: the WebSocket endpoint; the upgraded socket then runs the ordinary c2s
 //!   negotiation and session (see [`crate::c2s::websocket`] for the framing).
 //!
@@ -13,6 +14,7 @@
 //! an upgraded WebSocket included. The TLS handshake and each request's headers must arrive
 //! within `limits.negotiation_timeout_ms`.
 
+pub mod upload;
 pub mod websocket;
 
 use crate::accept::Acceptor;
@@ -51,7 +53,9 @@ pub fn bind(cfg: &HttpListener) -> std::io::Result<TcpListener> {
 
 /// The routes of one HTTP listener.
 pub fn router(server: &ServerRef, cfg: &HttpListener) -> axum::Router {
-    axum::Router::new().route(&cfg.websocket_path, websocket::route(server, cfg))
+    axum::Router::new()
+        .route(&cfg.websocket_path, websocket::route(server, cfg))
+        .merge(upload::routes(server))
 }
 
 /// Accepts connections until shutdown.

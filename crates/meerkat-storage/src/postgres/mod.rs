@@ -49,7 +49,9 @@ mod last;
 mod offline;
 mod private;
 mod pubsub;
+mod pubsub_members;
 mod roster;
+mod upload;
 mod users;
 mod vcard;
 
@@ -231,7 +233,9 @@ impl PgStore {
                 vcard: store.clone(),
                 private: store.clone(),
             },
-            cluster: store,
+            cluster: store.clone(),
+            upload: store.clone(),
+            pubsub_members: store,
         }
     }
 

@@ -41,7 +41,9 @@ mod last;
 mod offline;
 mod private;
 mod pubsub;
+mod pubsub_members;
 mod roster;
+mod upload;
 mod users;
 mod vcard;
 
@@ -93,9 +95,11 @@ pub async fn open(path: &Path) -> Result<Storage> {
         offline: store.clone(),
         last: store.clone(),
         archive: store.clone(),
-        pubsub: store,
+        pubsub: store.clone(),
         misc,
         cluster: Arc::new(crate::cluster::NoCluster),
+        upload: store.clone(),
+        pubsub_members: store,
     })
 }
 

@@ -53,6 +53,10 @@ conformance!(
     vcard_crud,
     private_crud,
     misc_remove_cascades,
+    upload_files_and_quota,
+    upload_concurrent_quota,
+    pubsub_subscriptions,
+    pubsub_affiliations,
 );
 
 /// The whole suite on one database, as a server's data accumulates: checks that the suite's
@@ -270,9 +274,11 @@ fn storage_of(store: &SqliteStore) -> Storage {
         offline: store.clone(),
         last: store.clone(),
         archive: store.clone(),
-        pubsub: store,
+        pubsub: store.clone(),
         misc,
         cluster: std::sync::Arc::new(crate::cluster::NoCluster),
+        upload: store.clone(),
+        pubsub_members: store,
     }
 }
 

@@ -16,7 +16,9 @@ mod misc;
 mod offline;
 mod pg_server;
 mod pubsub;
+mod pubsub_members;
 mod roster;
+mod upload;
 mod users;
 
 pub use archive::{
@@ -29,10 +31,12 @@ pub use misc::{blocking_crud, misc_remove_cascades, private_crud, vcard_crud};
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
 pub use pg_server::{PgServer, INSTALL_HINT};
 pub use pubsub::{pubsub_items, pubsub_node_limit, pubsub_nodes, pubsub_removed_with_user};
+pub use pubsub_members::{pubsub_affiliations, pubsub_subscriptions};
 pub use roster::{
     roster_concurrent_versions, roster_crud, roster_fields_round_trip, roster_isolation,
     roster_versions,
 };
+pub use upload::{upload_concurrent_quota, upload_files_and_quota};
 pub use users::{users_concurrent_create, users_crud, users_list_and_count, users_remove_cascades};
 
 use crate::Storage;
@@ -68,6 +72,10 @@ pub async fn run_all(storage: &Storage) {
     vcard_crud(storage).await;
     private_crud(storage).await;
     misc_remove_cascades(storage).await;
+    pubsub_subscriptions(storage).await;
+    pubsub_affiliations(storage).await;
+    upload_files_and_quota(storage).await;
+    upload_concurrent_quota(storage).await;
 }
 
 /// A host name that no other call returns, in this process or another one: the process id

@@ -30,6 +30,7 @@
 //!
 //! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395) and [`interop_websocket`]
 //! (@xmpp/client under Node.js over WebSocket).
+//! Issue 6 (services): [`upload`] (XEP-0363 HTTP File Upload), [`pubsub_service`] (XEP-0060).
 //!
 //! All in one test binary so the suite links once and runs in parallel.
 
@@ -61,10 +62,12 @@ mod passthrough;
 mod pep;
 mod postgres;
 mod private;
+mod pubsub_service;
 mod roster;
 mod routing;
 mod services;
 mod stream;
 mod stream_management;
+mod upload;
 mod vcard;
 mod websocket;
