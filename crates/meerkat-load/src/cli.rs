@@ -95,6 +95,9 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Log users in and have each send a timestamped message to a random online user.
     Chat(ChatArgs),
+    /// Users join rooms (`--room-size` each) and each sends a groupchat message per period;
+    /// every other occupant records its time-to-delivery (XEP-0045 fan-out).
+    Muc(MucArgs),
     /// Add users in steps until logins fail or p99 delivery passes a threshold.
     TopSpeed(TopSpeedArgs),
     /// Sender/receiver pairs with a bounded in-flight window: maximum routed messages/s.
@@ -150,6 +153,20 @@ pub struct ChatArgs {
     /// After sending stops, how long to wait for messages in flight before counting losses.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub grace: Duration,
+}
+
+/// `muc`
+#[derive(Debug, Clone, Args)]
+pub struct MucArgs {
+    /// Users, period, rate and grace as for `chat`.
+    #[command(flatten)]
+    pub chat: ChatArgs,
+    /// Occupants per room: users 1..N fill rooms `loadroom0`, `loadroom1`, ... in order.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=10_000))]
+    pub room_size: u64,
+    /// MUC service (default `conference.<domain>`).
+    #[arg(long)]
+    pub service: Option<String>,
 }
 
 /// `top-speed`

@@ -95,6 +95,7 @@ async fn async_main(cli: Cli) -> anyhow::Result<()> {
         Command::Register(a) => scenario::register::run(&rc, a).await,
         Command::Connect(a) => scenario::connect::run(&rc, a).await,
         Command::Chat(a) => scenario::chat::run(&rc, a).await,
+        Command::Muc(a) => scenario::muc::run(&rc, a).await,
         Command::TopSpeed(a) => scenario::top_speed::run(&rc, a).await,
         Command::Throughput(a) => scenario::throughput::run(&rc, a).await,
         Command::Worker => unreachable!("handled above"),

@@ -65,6 +65,118 @@ pub struct UserConfig {
     /// XMPP over WebSocket (RFC 7395) at this path of each server address instead of TCP.
     #[serde(default)]
     pub websocket_path: Option<String>,
+    /// Users join rooms and send groupchat messages there (the `muc` scenario).
+    #[serde(default)]
+    pub muc: Option<MucUsers>,
+}
+
+/// Rooms of the `muc` scenario: users `first..` fill rooms of `room_size` in order (user
+/// `idx` is in room `(idx - 1) / room_size`), with nick `u<idx>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MucUsers {
+    /// The MUC service (`conference.<domain>`).
+    pub service: String,
+    /// Occupants per room.
+    pub room_size: u64,
+}
+
+impl MucUsers {
+    /// Bare JID of user `idx`'s room.
+    pub fn room_of(&self, idx: u64) -> String {
+        format!("loadroom{}@{}", idx.saturating_sub(1) / self.room_size.max(1), self.service)
+    }
+}
+
+/// A user's place in its room, while the `muc` scenario runs.
+struct Seat {
+    /// `room@service/nick`, escaped for attributes.
+    occupant_esc: String,
+    /// `room@service`, escaped.
+    room_esc: String,
+    /// `room@service/nick` as the server writes it in `from`.
+    occupant: String,
+    /// `room@service/`.
+    room_prefix: String,
+    /// Other occupants present, by nick hash (a set: presence updates repeat).
+    others: std::collections::HashSet<u64>,
+    joined: bool,
+}
+
+const NS_MUC: &str = "http://jabber.org/protocol/muc";
+
+impl Seat {
+    fn new(m: &MucUsers, idx: u64) -> Self {
+        let room = m.room_of(idx);
+        let occupant = format!("{room}/u{idx}");
+        Seat {
+            occupant_esc: escape(&occupant),
+            room_esc: escape(&room),
+            room_prefix: format!("{room}/"),
+            occupant,
+            others: Default::default(),
+            joined: false,
+        }
+    }
+
+    async fn join(&self, s: &mut XmppStream) -> Result<(), crate::xmpp::stream::StreamError> {
+        let join = format!(
+            "<presence to='{}'><x xmlns='{NS_MUC}'><history maxstanzas='0'/></x></presence>",
+            self.occupant_esc
+        );
+        s.send_raw(join.as_bytes()).await
+    }
+
+    /// Handles a stanza from the room: occupant presence (the count of others, our own
+    /// join, the instant-room form for a room we created) or our own groupchat echo. True when
+    /// the stanza is consumed (not to be counted as a received message).
+    async fn on_stanza(&mut self, s: &mut XmppStream, el: &Element) -> bool {
+        let Some(from) = el.attr("from") else { return false };
+        let Some(nick) = from.strip_prefix(&self.room_prefix) else { return false };
+        if el.name == "message" {
+            return from == self.occupant;
+        }
+        if el.name != "presence" {
+            return false;
+        }
+        let t = el.attr("type");
+        if from == self.occupant {
+            if t == Some("error") {
+                // Locked (being created by its first occupant) or busy: try again shortly.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = self.join(s).await;
+                return true;
+            }
+            self.joined = t.is_none();
+            let created =
+                el.get_child("x", "http://jabber.org/protocol/muc#user").is_some_and(|x| {
+                    x.children().any(|c| c.name == "status" && c.attr("code") == Some("201"))
+                });
+            if created {
+                // XEP-0045 §10.1.2: accept the default configuration (an instant room).
+                let iq = format!(
+                    "<iq type='set' to='{}' id='create'><query xmlns='{NS_MUC}#owner'>\
+                     <x xmlns='jabber:x:data' type='submit'/></query></iq>",
+                    self.room_esc
+                );
+                let _ = s.send_raw(iq.as_bytes()).await;
+            }
+            return true;
+        }
+        let h = nick_hash(nick);
+        if t == Some("unavailable") {
+            self.others.remove(&h);
+        } else if t.is_none() {
+            self.others.insert(h);
+        }
+        true
+    }
+}
+
+fn nick_hash(nick: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    nick.hash(&mut h);
+    h.finish()
 }
 
 impl UserConfig {
@@ -368,6 +480,12 @@ async fn session_loop(shared: &Shared, idx: u64, s: &mut XmppStream) -> bool {
     let mut announced = false;
     let announce_fallback = tokio::time::sleep(ANNOUNCE_FALLBACK);
     tokio::pin!(announce_fallback);
+    let mut seat = shared.cfg.muc.as_ref().map(|m| Seat::new(m, idx));
+    if let Some(seat) = &seat {
+        if seat.join(s).await.is_err() {
+            return true;
+        }
+    }
     let mut phase = shared.phase.subscribe();
     let initial = *phase.borrow_and_update();
     if initial == Phase::Close {
@@ -408,13 +526,22 @@ async fn session_loop(shared: &Shared, idx: u64, s: &mut XmppStream) -> bool {
                         announced = true;
                         shared.online.add(idx);
                     }
+                    if let Some(seat) = seat.as_mut() {
+                        if seat.on_stanza(s, &el).await {
+                            continue;
+                        }
+                    }
                     handle_stanza(shared, s, &el).await;
                 }
                 Ok(Event::Open) => {}
                 Ok(Event::Close | Event::Eof) | Err(_) => return true,
             },
             () = &mut timer, if sending => {
-                if let Some(to) = shared.online.random_other(idx) {
+                if let Some(seat) = &seat {
+                    if seat.joined && send_groupchat(shared, s, seat).await.is_err() {
+                        return true;
+                    }
+                } else if let Some(to) = shared.online.random_other(idx) {
                     if send_message(shared, s, to).await.is_err() {
                         return true;
                     }
@@ -444,6 +571,22 @@ async fn send_message(shared: &Shared, s: &mut XmppStream, to_idx: u64) -> anyho
     })
     .await?;
     shared.stats.sent();
+    Ok(())
+}
+
+async fn send_groupchat(shared: &Shared, s: &mut XmppStream, seat: &Seat) -> anyhow::Result<()> {
+    let id = shared.next_msg_id.fetch_add(1, Relaxed);
+    let t = unix_nanos();
+    s.send_with(|b| {
+        // Writes into a Vec cannot fail.
+        let _ = write!(
+            b,
+            "<message to='{}' type='groupchat'><body>t={} id={}</body></message>",
+            seat.room_esc, t, id
+        );
+    })
+    .await?;
+    shared.stats.sent_to_room(seat.others.len() as u64);
     Ok(())
 }
 
@@ -487,6 +630,16 @@ async fn handle_stanza(shared: &Shared, s: &mut XmppStream, el: &Element) -> u64
 #[cfg(test)]
 mod cluster_tests {
     use super::*;
+
+    #[test]
+    fn muc_users_fill_rooms_in_order() {
+        let m = MucUsers { service: "conference.d".into(), room_size: 10 };
+        assert_eq!(m.room_of(1), "loadroom0@conference.d");
+        assert_eq!(m.room_of(10), "loadroom0@conference.d");
+        assert_eq!(m.room_of(11), "loadroom1@conference.d");
+        let seat = Seat::new(&m, 11);
+        assert_eq!(seat.occupant, "loadroom1@conference.d/u11");
+    }
 
     #[test]
     fn users_of_a_cluster_go_round_robin_over_its_nodes() {

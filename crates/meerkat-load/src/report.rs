@@ -14,7 +14,10 @@ pub struct MessageReport {
     pub sent: u64,
     /// Received (timestamped bodies).
     pub received: u64,
-    /// Sent but not received by the end of the grace period.
+    /// Deliveries expected (equal to `sent` for one-to-one chat; for groupchat, each message
+    /// times the other occupants of its room when it was sent).
+    pub expected: u64,
+    /// Expected but not received by the end of the grace period.
     pub lost: u64,
     /// Error bounces.
     pub errors: u64,
@@ -235,6 +238,9 @@ impl Summary {
         }
         if let Some(m) = &self.messages {
             row(&mut o, "messages sent / received", format!("{} / {}", m.sent, m.received));
+            if m.expected != m.sent {
+                row(&mut o, "deliveries expected / lost", format!("{} / {}", m.expected, m.lost));
+            }
             row(&mut o, "lost / error bounces", format!("{} / {}", m.lost, m.errors));
             if c.stale > 0 {
                 row(&mut o, "stale (sent before this run)", c.stale.to_string());

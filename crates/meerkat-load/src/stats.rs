@@ -59,6 +59,10 @@ pub struct Counters {
     /// an earlier run and delivered at this run's login): not counted as received, no latency.
     #[serde(default)]
     pub stale: u64,
+    /// Deliveries the messages sent should cause: 1 per chat message, one per other occupant
+    /// for a groupchat message (the `muc` scenario counts losses against this).
+    #[serde(default)]
+    pub expected: u64,
 }
 
 impl Counters {
@@ -73,6 +77,7 @@ impl Counters {
             received: self.received.saturating_sub(earlier.received),
             message_errors: self.message_errors.saturating_sub(earlier.message_errors),
             stale: self.stale.saturating_sub(earlier.stale),
+            expected: self.expected.saturating_sub(earlier.expected),
         }
     }
 }
@@ -96,6 +101,7 @@ pub struct Stats {
     received: AtomicU64,
     message_errors: AtomicU64,
     stale: AtomicU64,
+    expected: AtomicU64,
     hist: Mutex<Histograms>,
 }
 
@@ -110,6 +116,7 @@ impl Default for Stats {
             received: AtomicU64::new(0),
             message_errors: AtomicU64::new(0),
             stale: AtomicU64::new(0),
+            expected: AtomicU64::new(0),
             hist: Mutex::new(Histograms {
                 total: new_histogram(),
                 interval: new_histogram(),
@@ -178,6 +185,13 @@ impl Stats {
     /// A message was sent.
     pub fn sent(&self) {
         self.sent.fetch_add(1, Relaxed);
+        self.expected.fetch_add(1, Relaxed);
+    }
+
+    /// A groupchat message was sent to a room of `others` other occupants.
+    pub fn sent_to_room(&self, others: u64) {
+        self.sent.fetch_add(1, Relaxed);
+        self.expected.fetch_add(others, Relaxed);
     }
 
     /// A message error came back.
@@ -216,6 +230,7 @@ impl Stats {
         self.received.fetch_add(d.received, Relaxed);
         self.message_errors.fetch_add(d.message_errors, Relaxed);
         self.stale.fetch_add(d.stale, Relaxed);
+        self.expected.fetch_add(d.expected, Relaxed);
         for &(v, n) in latency_us_counts {
             self.record_n(v, n);
         }
@@ -232,6 +247,7 @@ impl Stats {
             received: self.received.load(Relaxed),
             message_errors: self.message_errors.load(Relaxed),
             stale: self.stale.load(Relaxed),
+            expected: self.expected.load(Relaxed),
         }
     }
 

@@ -9,7 +9,7 @@
 
 use super::RunCtx;
 use crate::cli::ChatArgs;
-use crate::population::Phase;
+use crate::population::{MucUsers, Phase};
 use crate::report::{lost, MessageReport, ServerReport, Summary};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -24,11 +24,27 @@ pub fn period_for_rate(users: u64, msgs_per_s: f64) -> Duration {
 
 /// Runs the scenario.
 pub async fn run(rc: &RunCtx, a: &ChatArgs) -> anyhow::Result<Summary> {
+    run_with(rc, a, "chat", None).await
+}
+
+/// [`run`], or with `muc` the users' messages go to their rooms (the `muc` scenario).
+pub async fn run_with(
+    rc: &RunCtx,
+    a: &ChatArgs,
+    name: &str,
+    muc: Option<MucUsers>,
+) -> anyhow::Result<Summary> {
     let c = &a.connect;
     let period = a.msg_rate.map_or(a.period, |r| period_for_rate(c.users, r));
-    eprintln!("chat: {} users, one message per user every {:.3} s", c.users, period.as_secs_f64());
+    eprintln!(
+        "{name}: {} users, one message per user every {:.3} s",
+        c.users,
+        period.as_secs_f64()
+    );
     let before = rc.proc_sample();
-    let mut driver = rc.driver(rc.user_config(Some(period)), c.first, c.users).await?;
+    let mut cfg = rc.user_config(Some(period));
+    cfg.muc = muc;
+    let mut driver = rc.driver(cfg, c.first, c.users).await?;
     let t0 = Instant::now();
     driver.add_users(c.first, c.users, c.login_rate).await;
     let ramp_s = t0.elapsed().as_secs_f64().max(1e-3);
@@ -46,14 +62,15 @@ pub async fn run(rc: &RunCtx, a: &ChatArgs) -> anyhow::Result<Summary> {
     tokio::time::sleep(a.grace).await;
     driver.close().await;
     let end = rc.stats.counters();
-    let mut s = rc.summary("chat");
+    let mut s = rc.summary(name);
     s.processes = driver.processes();
     s.login_rate_per_s = Some(logins as f64 / ramp_s);
     let routed = c1.received.saturating_sub(c0.received);
     s.messages = Some(MessageReport {
         sent: end.sent,
         received: end.received,
-        lost: lost(end.sent, end.received),
+        expected: end.expected,
+        lost: lost(end.expected, end.received),
         errors: end.message_errors,
         window_s,
         delivered_per_s: routed as f64 / window_s,

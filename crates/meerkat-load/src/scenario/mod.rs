@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod connect;
+pub mod muc;
 pub mod register;
 pub mod throughput;
 pub mod top_speed;
@@ -54,6 +55,7 @@ impl RunCtx {
             max_pending_logins: c.max_pending_logins,
             run_started_ns: self.started_ns,
             websocket_path: c.websocket.clone(),
+            muc: None,
             chat_period_ms: chat_period
                 .map(|p| u64::try_from(p.as_millis()).unwrap_or(u64::MAX).max(1)),
         }

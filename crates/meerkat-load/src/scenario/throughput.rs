@@ -118,6 +118,7 @@ pub async fn run(rc: &RunCtx, a: &ThroughputArgs) -> anyhow::Result<Summary> {
     s.messages = Some(MessageReport {
         sent: end.sent,
         received: end.received,
+        expected: end.sent,
         lost: lost(end.sent, end.received),
         errors: end.message_errors,
         window_s: measured_s,

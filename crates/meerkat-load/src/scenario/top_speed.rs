@@ -82,6 +82,7 @@ pub async fn run(rc: &RunCtx, a: &TopSpeedArgs) -> anyhow::Result<Summary> {
     s.messages = Some(MessageReport {
         sent: end.sent,
         received: end.received,
+        expected: end.sent,
         lost: lost(end.sent, end.received),
         errors: end.message_errors,
         window_s: start.elapsed().as_secs_f64(),
