@@ -131,6 +131,27 @@ pub fn parse_body(bytes: &[u8], limits: Limits) -> Result<Body, Condition> {
     Ok(body)
 }
 
+/// The `sid` of a body too large to parse, read from its start tag in the first bytes, so the
+/// session it belongs to can be ended (XEP-0124 §11 asks to terminate it). Only a sid made of
+/// ASCII letters and digits is returned; `None` when the start tag is not in `prefix`.
+pub fn sniff_sid(prefix: &[u8]) -> Option<&str> {
+    let start = prefix.windows(5).position(|w| w == b"<body")?;
+    let tag = prefix.get(start..)?;
+    let tag = tag.get(..tag.iter().position(|&b| b == b'>')?)?;
+    let at = tag.windows(5).position(|w| w == b" sid=" || w == b"\tsid=" || w == b"\nsid=")?;
+    let rest = tag.get(at + 5..)?;
+    let quote = *rest.first()?;
+    if quote != b'\'' && quote != b'"' {
+        return None;
+    }
+    let rest = rest.get(1..)?;
+    let value = rest.get(..rest.iter().position(|&b| b == quote)?)?;
+    if value.is_empty() || !value.iter().all(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()
+}
+
 /// Skips a leading XML declaration, which some clients send with every body; the parser only
 /// accepts one at the start of a stream, and the body is parsed inside a synthetic one.
 fn strip_prolog(bytes: &[u8]) -> &[u8] {
@@ -537,6 +558,19 @@ mod tests {
         );
         assert_eq!(parse_body(big.as_bytes(), limits(1024)), Err(Condition::PolicyViolation));
         assert!(parse_body(big.as_bytes(), limits(4096)).is_ok());
+    }
+
+    #[test]
+    fn sid_of_an_oversized_body() {
+        assert_eq!(
+            sniff_sid(b"<body rid='1' sid='ab12' xmlns='http://jabber.org/protocol/httpbind'><mess"),
+            Some("ab12")
+        );
+        assert_eq!(sniff_sid(b"<?xml version='1.0'?><body\nsid=\"X9\" rid='1'>"), Some("X9"));
+        assert_eq!(sniff_sid(b"<body rid='1' xsid='ab'>"), None);
+        assert_eq!(sniff_sid(b"<body rid='1' sid='a b'>"), None);
+        assert_eq!(sniff_sid(b"<body rid='1' sid='ab"), None);
+        assert_eq!(sniff_sid(b"<body rid='1'><message sid='ab'/>"), None);
     }
 
     #[test]
