@@ -563,7 +563,9 @@ mod tests {
     #[test]
     fn sid_of_an_oversized_body() {
         assert_eq!(
-            sniff_sid(b"<body rid='1' sid='ab12' xmlns='http://jabber.org/protocol/httpbind'><mess"),
+            sniff_sid(
+                b"<body rid='1' sid='ab12' xmlns='http://jabber.org/protocol/httpbind'><mess"
+            ),
             Some("ab12")
         );
         assert_eq!(sniff_sid(b"<?xml version='1.0'?><body\nsid=\"X9\" rid='1'>"), Some("X9"));

@@ -77,7 +77,9 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Transport::WebSocket(_) | Transport::Bosh(_) | Transport::Detached => Poll::Ready(Ok(())),
+            Transport::WebSocket(_) | Transport::Bosh(_) | Transport::Detached => {
+                Poll::Ready(Ok(()))
+            }
         }
     }
 }

@@ -28,8 +28,8 @@
 //! Issue 4 (misc): [`blocking`], [`vcard`], [`private`], [`adhoc`], [`interop_blocking`].
 //! Issue 4 (PEP): [`pep`], [`caps`], [`interop_pep`] (slixmpp avatar published and notified).
 //!
-//! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395) and [`interop_websocket`]
-//! (@xmpp/client under Node.js over WebSocket).
+//! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395), [`interop_websocket`]
+//! (@xmpp/client under Node.js over WebSocket) and [`bosh`] (XEP-0124/XEP-0206).
 //!
 //! All in one test binary so the suite links once and runs in parallel.
 
@@ -41,6 +41,7 @@ mod admin_cli;
 mod auth;
 mod bad_input;
 mod blocking;
+mod bosh;
 mod caps;
 mod carbons;
 mod cluster;

@@ -131,7 +131,8 @@ impl Session {
             ended: false,
             end_reason: None,
         };
-        let s = Session { sid, params, host, tls, state: Mutex::new(state), conn_wake: Notify::new() };
+        let s =
+            Session { sid, params, host, tls, state: Mutex::new(state), conn_wake: Notify::new() };
         (s, rx)
     }
 
