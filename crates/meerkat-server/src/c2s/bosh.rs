@@ -72,14 +72,14 @@ impl BoshIo {
 /// another event was already queued); EOF once the session is over (inactivity, termination).
 pub async fn read(io: &mut BoshIo) -> Result<usize, ConnEnd> {
     io.session.wait_inbound().await;
-    io.session.take_inbound(&mut io.events).map_err(|()| ConnEnd::Eof)
+    io.session.take_inbound(&mut io.events).map_err(|_| ConnEnd::Eof)
 }
 
 /// Hands the queued output to the session, which answers a held request with it.
 pub fn flush(io: &mut BoshIo, out: &[u8]) -> io::Result<()> {
     io.session
         .push_out(out, io.terminate)
-        .map_err(|()| io::Error::new(io::ErrorKind::NotConnected, "BOSH session over"))
+        .map_err(|e| io::Error::new(io::ErrorKind::NotConnected, e))
 }
 
 /// Ends the session: every held request learns it.

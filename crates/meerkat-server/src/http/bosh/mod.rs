@@ -174,7 +174,7 @@ async fn request(
         }
         Err(ReadError::Gone) => return StatusCode::BAD_REQUEST.into_response(),
     };
-    let parsed = match parse_body(&bytes, ep.body_limits.clone()) {
+    let parsed = match parse_body(&bytes, ep.body_limits) {
         Ok(b) => b,
         Err(c) => {
             tracing::debug!(what = "bosh_bad_body", peer = %info.peer, condition = c.as_str());

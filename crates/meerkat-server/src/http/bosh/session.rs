@@ -43,6 +43,11 @@ pub const MAX_INBOUND_BODIES: usize = 16;
 /// Most output bytes queued with no request to carry them.
 pub const MAX_OUT_BYTES: usize = 1024 * 1024;
 
+/// The session is over: nothing more can be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("BOSH session over")]
+pub struct SessionOver;
+
 /// A waiting HTTP request's way back.
 pub type Waiter = oneshot::Sender<Vec<u8>>;
 
@@ -271,11 +276,11 @@ impl Session {
     }
 
     /// Takes the stream events for the c2s task and the request bytes they came from;
-    /// `Err(())` once the session is over and nothing is left to read.
-    pub fn take_inbound(&self, into: &mut VecDeque<StreamEvent>) -> Result<usize, ()> {
+    /// `Err` once the session is over and nothing is left to read.
+    pub fn take_inbound(&self, into: &mut VecDeque<StreamEvent>) -> Result<usize, SessionOver> {
         let mut st = self.lock();
         if st.inbound.is_empty() && st.inbound_bytes == 0 && st.ended {
-            return Err(());
+            return Err(SessionOver);
         }
         into.append(&mut st.inbound);
         st.inbound_bodies = 0;
@@ -332,10 +337,14 @@ impl Session {
     /// Queues the c2s task's output and answers the oldest held request with everything
     /// queued. `terminate` is set when the stream ended (with `remote-stream-error` after a
     /// stream error). Fails when the client left too much output unfetched, or is gone.
-    pub fn push_out(&self, bytes: &[u8], terminate: Option<Option<Condition>>) -> Result<(), ()> {
+    pub fn push_out(
+        &self,
+        bytes: &[u8],
+        terminate: Option<Option<Condition>>,
+    ) -> Result<(), SessionOver> {
         let mut st = self.lock();
         if st.ended {
-            return Err(());
+            return Err(SessionOver);
         }
         st.out.extend_from_slice(bytes);
         if terminate.is_some() {
@@ -352,7 +361,7 @@ impl Session {
         }
         if st.out.len() > MAX_OUT_BYTES {
             end(&mut st, Some(Condition::PolicyViolation), "output_not_fetched");
-            return Err(());
+            return Err(SessionOver);
         }
         Ok(())
     }
