@@ -434,3 +434,205 @@ fn end(st: &mut State, c: Option<Condition>, why: &'static str) {
     st.out = Vec::new();
     st.inbound.clear();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meerkat_stream::bosh::parse_body;
+
+    const PARAMS: Params = Params {
+        wait_s: 60,
+        hold: 1,
+        requests: 2,
+        inactivity_s: 30,
+        polling_s: 2,
+        max_pause_s: 120,
+    };
+
+    fn body(rid: u64, attrs: &str, payload: &str) -> Body {
+        let xml = format!(
+            "<body rid='{rid}' sid='S' xmlns='http://jabber.org/protocol/httpbind' \
+             xmlns:xmpp='urn:xmpp:xbosh'{attrs}>{payload}</body>"
+        );
+        parse_body(xml.as_bytes(), meerkat_xml::Limits::default()).expect("body")
+    }
+
+    /// A session created by rid 10, its creation request answered by the features.
+    fn session() -> Session {
+        let (s, mut rx) =
+            Session::create("S".into(), PARAMS, "localhost".into(), false, "A", &body(10, "", ""));
+        assert!(rx.try_recv().is_err(), "creation answered before the features");
+        s.push_out(b"<stream:features/>", None).unwrap();
+        let created = String::from_utf8(rx.try_recv().unwrap()).unwrap();
+        assert!(created.contains(" sid='S' wait='60' hold='1' requests='2'"), "{created}");
+        assert!(created.ends_with("><stream:features/></body>"), "{created}");
+        s
+    }
+
+    fn held(r: Reply) -> oneshot::Receiver<Vec<u8>> {
+        match r {
+            Reply::Held(_, rx) => rx,
+            Reply::Now(b) => panic!("answered at once: {}", String::from_utf8_lossy(&b)),
+        }
+    }
+
+    fn now(r: Reply) -> String {
+        match r {
+            Reply::Now(b) => String::from_utf8(b).unwrap(),
+            Reply::Held(..) => panic!("held"),
+        }
+    }
+
+    fn answered(rx: &mut oneshot::Receiver<Vec<u8>>) -> Option<String> {
+        rx.try_recv().ok().map(|b| String::from_utf8(b).unwrap())
+    }
+
+    const EMPTY: &str = "<body xmlns='http://jabber.org/protocol/httpbind'/>";
+
+    #[test]
+    fn an_empty_flush_answers_nobody_and_output_answers_the_held_request() {
+        let s = session();
+        let mut a = held(s.request(body(11, "", ""), 10));
+        s.push_out(b"", None).unwrap();
+        assert_eq!(answered(&mut a), None);
+        s.push_out(b"<message xmlns='jabber:client'/>", None).unwrap();
+        assert_eq!(
+            answered(&mut a).unwrap(),
+            "<body xmlns='http://jabber.org/protocol/httpbind' \
+             xmlns:stream='http://etherx.jabber.org/streams'>\
+             <message xmlns='jabber:client'/></body>"
+        );
+        // Output with no request held waits for the next one, which gets it at once.
+        s.push_out(b"<a/>", None).unwrap();
+        s.push_out(b"<b/>", None).unwrap();
+        let mut b = held(s.request(body(12, "", ""), 10));
+        assert!(answered(&mut b).unwrap().ends_with("><a/><b/></body>"));
+    }
+
+    #[test]
+    fn a_request_beyond_hold_answers_the_older_one() {
+        let s = session();
+        let mut a = held(s.request(body(11, "", ""), 10));
+        let mut b = held(s.request(body(12, "", ""), 10));
+        assert_eq!(answered(&mut a).as_deref(), Some(EMPTY));
+        assert_eq!(answered(&mut b), None);
+    }
+
+    #[test]
+    fn early_requests_wait_for_the_gap_and_are_read_in_rid_order() {
+        let s = session();
+        let mut events = VecDeque::new();
+        s.take_inbound(&mut events).unwrap();
+        events.clear();
+        let mut b = held(s.request(body(12, "", "<message xmlns='jabber:client' id='2'/>"), 10));
+        assert!(!s.has_inbound(), "an early body was handed over");
+        let mut a = held(s.request(body(11, "", "<message xmlns='jabber:client' id='1'/>"), 10));
+        s.take_inbound(&mut events).unwrap();
+        let ids: Vec<_> = events
+            .iter()
+            .map(|e| match e {
+                StreamEvent::Stanza(el) => el.attr("id").unwrap_or_default().to_owned(),
+                _ => "?".into(),
+            })
+            .collect();
+        assert_eq!(ids, ["1", "2"]);
+        // Hold 1: the older of the two is answered.
+        assert_eq!(answered(&mut a).as_deref(), Some(EMPTY));
+        assert_eq!(answered(&mut b), None);
+    }
+
+    #[test]
+    fn a_repeated_rid_gets_the_kept_response() {
+        let s = session();
+        let mut a = held(s.request(body(11, "", ""), 10));
+        s.push_out(b"<x/>", None).unwrap();
+        let first = answered(&mut a).unwrap();
+        assert_eq!(now(s.request(body(11, "", ""), 10)), first);
+        // A repeat of a request still held takes it over.
+        let mut b = held(s.request(body(12, "", ""), 10));
+        let mut b2 = held(s.request(body(12, "", ""), 10));
+        assert!(b.try_recv().is_err());
+        s.push_out(b"<y/>", None).unwrap();
+        assert!(answered(&mut b2).unwrap().ends_with("><y/></body>"));
+    }
+
+    #[test]
+    fn rids_outside_the_window_end_the_session() {
+        let s = session();
+        let mut a = held(s.request(body(11, "", ""), 10));
+        let ahead = now(s.request(body(14, "", ""), 10));
+        assert!(ahead.ends_with("type='terminate' condition='item-not-found'/>"), "{ahead}");
+        assert!(answered(&mut a).unwrap().contains("condition='item-not-found'"));
+        let after = now(s.request(body(12, "", ""), 10));
+        assert!(after.contains("item-not-found"), "{after}");
+        let mut events = VecDeque::new();
+        s.take_inbound(&mut events).unwrap();
+        assert!(s.take_inbound(&mut events).is_err(), "the c2s side reads the end");
+        assert!(s.push_out(b"<z/>", None).is_err());
+    }
+
+    #[test]
+    fn pause_answers_every_held_request_and_stretches_inactivity() {
+        let s = session();
+        let mut a = held(s.request(body(11, "", ""), 10));
+        let mut p = held(s.request(body(12, " pause='100'", ""), 10));
+        assert_eq!(answered(&mut a).as_deref(), Some(EMPTY));
+        assert_eq!(answered(&mut p).as_deref(), Some(EMPTY));
+        let left = s.idle_deadline().unwrap() - Instant::now();
+        assert!(left > Duration::from_secs(90), "{left:?}");
+        // The next request ends the pause.
+        let _c = held(s.request(body(13, "", ""), 10));
+        assert_eq!(s.idle_deadline(), None);
+        let too_long = now(s.request(body(14, " pause='121'", ""), 10));
+        assert!(too_long.contains("policy-violation"), "{too_long}");
+    }
+
+    #[test]
+    fn the_end_of_the_stream_answers_with_terminate() {
+        let s = session();
+        let mut t = held(s.request(body(11, " type='terminate'", ""), 10));
+        let mut events = VecDeque::new();
+        s.take_inbound(&mut events).unwrap();
+        assert!(matches!(events.back(), Some(StreamEvent::Close)));
+        s.push_out(b"", Some(None)).unwrap();
+        assert_eq!(
+            answered(&mut t).unwrap(),
+            "<body xmlns='http://jabber.org/protocol/httpbind' type='terminate'/>"
+        );
+        // A stream error is carried with remote-stream-error.
+        let s = session();
+        let mut a = held(s.request(body(11, "", ""), 10));
+        s.push_out(b"<stream:error/>", Some(Some(Condition::RemoteStreamError))).unwrap();
+        let r = answered(&mut a).unwrap();
+        assert!(
+            r.contains(" type='terminate' condition='remote-stream-error'><stream:error/></body>"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn unfetched_output_and_flooding_are_bounded() {
+        let s = session();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut over = false;
+        for _ in 0..(MAX_OUT_BYTES / chunk.len() + 2) {
+            if s.push_out(&chunk, None).is_err() {
+                over = true;
+                break;
+            }
+        }
+        assert!(over, "output grew past MAX_OUT_BYTES");
+        let s = session();
+        let mut last = String::new();
+        for rid in 11..(11 + MAX_INBOUND_BODIES as u64 + 2) {
+            match s.request(body(rid, "", "<presence xmlns='jabber:client'/>"), 10) {
+                Reply::Now(b) => {
+                    last = String::from_utf8(b).unwrap();
+                    break;
+                }
+                Reply::Held(..) => {}
+            }
+        }
+        assert!(last.contains("policy-violation"), "{last}");
+    }
+}
