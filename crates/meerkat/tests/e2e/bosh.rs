@@ -18,14 +18,20 @@ const POLICY_VIOLATION: &str = "<body xmlns='http://jabber.org/protocol/httpbind
                                 type='terminate' condition='policy-violation'/>";
 const EMPTY: &str = "<body xmlns='http://jabber.org/protocol/httpbind'/>";
 
-/// A node with a TCP listener and an HTTP listener (BOSH at /http-bind); returns it and the
-/// HTTP port.
+/// A node with a TCP listener and an HTTP listener (BOSH at /http-bind) with `extra_http`
+/// keys; returns it and the HTTP port.
 async fn start(extra_http: &str) -> (TestServer, u16) {
+    start_with("", extra_http).await
+}
+
+/// [`start`] with `top` (whole TOML sections) in the config as well.
+async fn start_with(top: &str, extra_http: &str) -> (TestServer, u16) {
     let mut last_err = String::new();
     for _attempt in 0..3 {
         let http = free_port();
         let builder = ServerBuilder::new()
             .listeners(&[TlsMode::None])
+            .extra(top)
             .extra(&format!("[[listen.http]]\nport = {http}\n{extra_http}\n"));
         match TestServer::try_start(&builder).await {
             Ok(server) => return (server, http),
@@ -502,4 +508,46 @@ async fn empty_bosh_path_disables_the_endpoint() {
     let r =
         exchange(port, b"GET /http-bind HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn metrics_count_bosh_sessions() {
+    use crate::stream_management::{metric, scrape};
+    let metrics_port = free_port();
+    let (server, port) = start_with(&format!("[metrics]\nport = {metrics_port}\n"), "").await;
+    let alice = server.new_user("alice").await;
+    let mut a = bosh_login(port, &alice, "web").await;
+    let text = scrape(metrics_port).await;
+    assert_eq!(metric(&text, "meerkat_bosh_sessions_total"), 1.0, "{text}");
+    assert_eq!(metric(&text, "meerkat_bosh_sessions"), 1.0, "{text}");
+    a.request(" type='terminate'", "").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&scrape(metrics_port).await, "meerkat_bosh_sessions") != 0.0 {
+        assert!(Instant::now() < deadline, "gauge did not return to 0");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn node_stop_ends_held_requests_with_a_terminate() {
+    let (server, port) = start("").await;
+    let alice = server.new_user("alice").await;
+    let mut a = Bosh::create(port, 30, 1).await;
+    a.login(&alice, "web").await;
+    let poll = spawn_post(port, a.next_body("", ""));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.ctl(&["stop"]).await.assert_ok();
+    let r = tokio::time::timeout(Duration::from_secs(10), poll)
+        .await
+        .expect("held request answered on stop")
+        .expect("poll task");
+    let body = r.element();
+    assert_eq!(body.attr("type"), Some("terminate"), "{}", r.body);
+    let cond = body.attr("condition").unwrap_or_default();
+    assert!(
+        cond == "system-shutdown"
+            || (cond == "remote-stream-error" && r.body.contains("<system-shutdown ")),
+        "{}",
+        r.body
+    );
 }

@@ -99,6 +99,8 @@ struct State {
     idle_since: Option<Instant>,
     /// A granted pause, in seconds, replacing `inactivity` for the current idle period.
     pause_s: Option<u64>,
+    /// When the last request was processed (for `polling`).
+    last_request: Option<Instant>,
     /// The session is over: no request is held or accepted any more.
     ended: bool,
     /// Why it ended, for the log.
@@ -133,6 +135,7 @@ impl Session {
             inbound_bytes: 0,
             idle_since: None,
             pause_s: None,
+            last_request: Some(Instant::now()),
             ended: false,
             end_reason: None,
         };
@@ -207,6 +210,21 @@ impl Session {
     /// held (or answered at once for `pause`, or by hold overflow).
     fn process(&self, st: &mut State, body: Body, tx: Waiter, len: usize) -> Result<(), Condition> {
         st.window.advance();
+        let now = Instant::now();
+        let polled = st.last_request.replace(now);
+        // §11: a polling session (hold 0) that sends empty requests faster than `polling` is
+        // overactive. Requests that carry something, pause or terminate are always allowed.
+        let empty = body.payload.is_empty() && !body.restart && !body.terminate;
+        let too_soon = polled
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(self.params.polling_s));
+        if self.params.hold == 0
+            && empty
+            && body.pause_s.is_none()
+            && st.held.is_empty()
+            && too_soon
+        {
+            return Err(Condition::PolicyViolation);
+        }
         if st.inbound_bodies >= MAX_INBOUND_BODIES {
             return Err(Condition::PolicyViolation);
         }
@@ -608,6 +626,20 @@ mod tests {
             r.contains(" type='terminate' condition='remote-stream-error'><stream:error/></body>"),
             "{r}"
         );
+    }
+
+    #[test]
+    fn a_polling_session_that_polls_too_often_is_overactive() {
+        let params = Params { hold: 0, requests: 1, ..PARAMS };
+        let (s, mut rx) =
+            Session::create("S".into(), params, "localhost".into(), false, "A", &body(10, "", ""));
+        s.push_out(b"<stream:features/>", None).unwrap();
+        assert!(answered(&mut rx).is_some());
+        // Stanzas may always be sent; with hold 0 the request is answered at once.
+        let mut a = held(s.request(body(11, "", "<presence xmlns='jabber:client'/>"), 10));
+        assert_eq!(answered(&mut a).as_deref(), Some(EMPTY));
+        let r = now(s.request(body(12, "", ""), 10));
+        assert!(r.contains("policy-violation"), "{r}");
     }
 
     #[test]
