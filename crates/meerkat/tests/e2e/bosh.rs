@@ -551,3 +551,32 @@ async fn node_stop_ends_held_requests_with_a_terminate() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn a_stream_error_ends_the_session_with_remote_stream_error() {
+    let (server, port) = start("").await;
+    let alice = server.new_user("alice").await;
+    let mut a = bosh_login(port, &alice, "web").await;
+    // Not a stanza kind of jabber:client: unsupported-stanza-type (RFC 6120 §4.9.3.22).
+    let r = a.request("", "<foo xmlns='jabber:client'/>").await;
+    assert_eq!(
+        r.body,
+        "<body xmlns='http://jabber.org/protocol/httpbind' \
+         xmlns:stream='http://etherx.jabber.org/streams' type='terminate' \
+         condition='remote-stream-error'><stream:error>\
+         <unsupported-stanza-type xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+         </stream:error></body>"
+    );
+    let next = a.next_body("", "");
+    assert_eq!(post(port, "/http-bind", &next).await.body, ITEM_NOT_FOUND);
+}
+
+#[tokio::test]
+async fn stanzas_without_a_namespace_are_read_as_jabber_client() {
+    let (server, port) = start("").await;
+    let alice = server.new_user("alice").await;
+    let mut a = bosh_login(port, &alice, "web").await;
+    // XEP-0206 §3 asks for xmlns='jabber:client'; a client that leaves it out is still served.
+    let r = a.request("", "<iq type='get' id='p9'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert!(r.body.contains("<iq xmlns='jabber:client' type='result' id='p9'"), "{}", r.body);
+}
