@@ -29,7 +29,8 @@
 //! Issue 4 (PEP): [`pep`], [`caps`], [`interop_pep`] (slixmpp avatar published and notified).
 //!
 //! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395), [`interop_websocket`]
-//! (@xmpp/client under Node.js over WebSocket) and [`bosh`] (XEP-0124/XEP-0206).
+//! (@xmpp/client under Node.js over WebSocket), [`bosh`] (XEP-0124/XEP-0206) and
+//! [`interop_bosh`] (Strophe.js under Node.js over BOSH).
 //!
 //! All in one test binary so the suite links once and runs in parallel.
 
@@ -50,6 +51,7 @@ mod config;
 mod csi;
 mod interop;
 mod interop_blocking;
+mod interop_bosh;
 mod interop_mam;
 mod interop_pep;
 mod interop_sm;
