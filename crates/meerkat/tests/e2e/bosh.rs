@@ -580,3 +580,42 @@ async fn stanzas_without_a_namespace_are_read_as_jabber_client() {
     let r = a.request("", "<iq type='get' id='p9'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     assert!(r.body.contains("<iq xmlns='jabber:client' type='result' id='p9'"), "{}", r.body);
 }
+
+/// Cluster (PostgreSQL + NATS): a BOSH session lives on the node that created it; a user on
+/// another node chats with it through the cluster, and the sid means nothing to other nodes
+/// (docs/bosh.md: the load balancer must be sticky).
+#[tokio::test]
+async fn bosh_user_on_one_node_chats_with_a_tcp_user_on_another() {
+    let cluster = crate::common::nats::ClusterFixture::start_with(2, true).await;
+    let alice = cluster.node(1).new_user("alice").await;
+    let bob = cluster.node(1).new_user("bob").await;
+    let http1 = cluster.http_ports[0];
+    let http2 = cluster.http_ports[1];
+    let mut a = Bosh::create(http1, 10, 1).await;
+    a.login(&alice, "web").await;
+    let mut b = cluster.node(2).login(&bob, "tcp").await;
+    a.send(&format!(
+        "<message xmlns='jabber:client' to='{}' type='chat'><body>bosh on node1</body></message>",
+        b.jid
+    ))
+    .await;
+    let m = b
+        .recv_where("message", |e| {
+            e.name == "message"
+                && e.get_child("body", ns::CLIENT).is_some_and(|x| x.text() == "bosh on node1")
+        })
+        .await;
+    assert_eq!(m.attr("from"), Some(alice.full("web").as_str()));
+    let poll = spawn_post(http1, a.next_body("", ""));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.send(&format!(
+        "<message to='{}' type='chat'><body>tcp on node2</body></message>",
+        alice.full("web")
+    ))
+    .await;
+    let r = poll.await.expect("poll task");
+    assert!(r.body.contains("<body>tcp on node2</body>"), "{}", r.body);
+    // The same session's next request sent to the other node: unknown there.
+    let stray = a.body_with_rid(a.rid + 1, "", "");
+    assert_eq!(post(http2, "/http-bind", &stray).await.body, ITEM_NOT_FOUND);
+}
