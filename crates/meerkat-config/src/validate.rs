@@ -219,6 +219,54 @@ fn http_listener(
             format!("must be between 1 and max_message_bytes ({})", l.max_message_bytes),
         ));
     }
+    bosh(l, max_stanza_bytes, invalid)
+}
+
+/// The BOSH keys of one `[[listen.http]]` (XEP-0124 §7).
+fn bosh(
+    l: &crate::HttpListener,
+    max_stanza_bytes: usize,
+    invalid: impl Fn(&str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let path = &l.bosh_path;
+    if path.is_empty() {
+        return Ok(());
+    }
+    if !path.starts_with('/') || path.len() < 2 || path.contains(['?', '#', ' ']) {
+        return Err(invalid(
+            "bosh_path",
+            format!("`{path}` is not an absolute path such as \"/http-bind\" (or \"\" to disable)"),
+        ));
+    }
+    if *path == l.websocket_path {
+        return Err(invalid("bosh_path", "must differ from websocket_path".into()));
+    }
+    let secs = |field: &str, v: u64, max: u64| {
+        if v == 0 || v > max {
+            Err(invalid(field, format!("must be between 1 and {max} seconds")))
+        } else {
+            Ok(())
+        }
+    };
+    secs("bosh_max_wait_s", l.bosh_max_wait_s, 3600)?;
+    secs("bosh_max_inactivity_s", l.bosh_max_inactivity_s, 3600)?;
+    secs("bosh_max_pause_s", l.bosh_max_pause_s, 86_400)?;
+    secs("bosh_polling_s", l.bosh_polling_s, l.bosh_max_inactivity_s)?;
+    if l.bosh_max_hold == 0 || l.bosh_max_hold > 16 {
+        return Err(invalid("bosh_max_hold", "must be between 1 and 16".into()));
+    }
+    if l.bosh_max_requests <= l.bosh_max_hold || l.bosh_max_requests > 17 {
+        return Err(invalid(
+            "bosh_max_requests",
+            format!("must be between bosh_max_hold + 1 ({}) and 17", l.bosh_max_hold + 1),
+        ));
+    }
+    if l.bosh_max_body_bytes < 1024 || l.bosh_max_body_bytes > max_stanza_bytes {
+        return Err(invalid(
+            "bosh_max_body_bytes",
+            format!("must be between 1024 and limits.max_stanza_bytes ({max_stanza_bytes})"),
+        ));
+    }
     Ok(())
 }
 
@@ -527,6 +575,22 @@ mod tests {
         assert_eq!(
             rejected("[[listen.http]]\nmax_frame_bytes = 0\n").0,
             "listen.http[0].max_frame_bytes"
+        );
+        assert_eq!(
+            rejected("[[listen.http]]\nbosh_path = \"http-bind\"\n").0,
+            "listen.http[0].bosh_path"
+        );
+        assert_eq!(
+            rejected("[[listen.http]]\nbosh_max_requests = 1\n").0,
+            "listen.http[0].bosh_max_requests"
+        );
+        assert_eq!(
+            rejected("[[listen.http]]\nbosh_max_body_bytes = 100000000\n").0,
+            "listen.http[0].bosh_max_body_bytes"
+        );
+        assert_eq!(
+            rejected("[[listen.http]]\nbosh_max_wait_s = 0\n").0,
+            "listen.http[0].bosh_max_wait_s"
         );
         assert_eq!(rejected("[[listen.http]]\nbacklog = 0\n").0, "listen.http[0].backlog");
     }

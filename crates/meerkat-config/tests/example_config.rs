@@ -32,4 +32,5 @@ fn example_config_mentions_optional_keys() {
     assert!(text.contains("# postgres_password_file = "));
     assert!(text.contains("# [[listen.http]]\n"));
     assert!(text.contains("# websocket_path = \"/ws-xmpp\""));
+    assert!(text.contains("# bosh_path = \"/http-bind\""));
 }

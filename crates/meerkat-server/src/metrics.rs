@@ -27,6 +27,14 @@ pub struct Metrics {
     pub websocket_connections: Counter,
     /// XMPP-over-WebSocket connections open now.
     pub websocket_open: Gauge,
+    /// BOSH sessions created (XEP-0124).
+    pub bosh_sessions: Counter,
+    /// BOSH sessions open now.
+    pub bosh_open: Gauge,
+    /// BOSH requests answered again from a kept response (repeated rid, XEP-0124 §14.3).
+    pub bosh_retransmissions: Counter,
+    /// BOSH sessions ended by the server for a client's fault (bad rid, oversized body, ...).
+    pub bosh_terminated: Counter,
     /// Stanzas received from clients, by kind.
     pub stanzas_in: [Counter; 3],
     /// Stanzas written to clients, by kind.
@@ -83,6 +91,10 @@ impl Metrics {
             http_connections: metrics::counter!("meerkat_http_connections_total"),
             websocket_connections: metrics::counter!("meerkat_websocket_connections_total"),
             websocket_open: metrics::gauge!("meerkat_websocket_connections"),
+            bosh_sessions: metrics::counter!("meerkat_bosh_sessions_total"),
+            bosh_open: metrics::gauge!("meerkat_bosh_sessions"),
+            bosh_retransmissions: metrics::counter!("meerkat_bosh_retransmissions_total"),
+            bosh_terminated: metrics::counter!("meerkat_bosh_terminated_total"),
             stanzas_in: KINDS.map(|k| metrics::counter!("meerkat_stanzas_in_total", "kind" => k)),
             stanzas_out: KINDS.map(|k| metrics::counter!("meerkat_stanzas_out_total", "kind" => k)),
             bytes_in: metrics::counter!("meerkat_c2s_bytes_in_total"),
@@ -140,6 +152,16 @@ fn describe() {
     metrics::describe_gauge!(
         "meerkat_websocket_connections",
         "Open XMPP-over-WebSocket connections"
+    );
+    metrics::describe_counter!("meerkat_bosh_sessions_total", "BOSH sessions created");
+    metrics::describe_gauge!("meerkat_bosh_sessions", "Open BOSH sessions");
+    metrics::describe_counter!(
+        "meerkat_bosh_retransmissions_total",
+        "BOSH responses sent again for a repeated rid"
+    );
+    metrics::describe_counter!(
+        "meerkat_bosh_terminated_total",
+        "BOSH sessions ended for a client's fault (rid, size, overactivity)"
     );
     metrics::describe_counter!("meerkat_stanzas_in_total", "Stanzas received from clients");
     metrics::describe_counter!("meerkat_stanzas_out_total", "Stanzas written to clients");

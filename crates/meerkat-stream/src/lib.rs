@@ -1,6 +1,8 @@
 //! Sans-I/O XMPP stream negotiation (RFC 6120 §4-§7, XEP-0077).
 //!
 //! # Layout
+//! - [`bosh`]: BOSH (XEP-0124/XEP-0206) bodies, session parameters, the rid window and
+//!   retransmission, so the same machine and sessions run over HTTP requests.
 //! - [`c2s`]: [`c2s::Negotiation`], the client-to-server negotiation state machine: stream
 //!   header checks, STARTTLS, SASL, pre-authentication registration, stream restart, up to the
 //!   resource-binding request. It is fed parser events and time, and answers with
@@ -18,6 +20,7 @@
 // Input paths must not panic on anything a peer sends (STYLE.md).
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
+pub mod bosh;
 pub mod c2s;
 pub mod features;
 pub mod sm;

@@ -2,7 +2,7 @@
 //! elements, and closing with a stream error. Protocol decisions live in the callers.
 
 use super::transport::Transport;
-use super::websocket;
+use super::{bosh, websocket};
 use meerkat_proto::error::{StreamError, StreamErrorCondition};
 use meerkat_proto::ns;
 use meerkat_xml::{Element, StreamEvent, StreamParser, XmlError};
@@ -88,6 +88,8 @@ impl Conn {
         match &mut self.io {
             // The message was parsed whole when it was read.
             Transport::WebSocket(ws) => Ok(ws.take_event()),
+            // Request bodies were parsed whole when they arrived.
+            Transport::Bosh(b) => Ok(b.take_event()),
             _ => self.parser.next_event(),
         }
     }
@@ -112,6 +114,12 @@ impl Conn {
     pub async fn read_some(&mut self) -> Result<(), ConnEnd> {
         if let Transport::WebSocket(ws) = &mut self.io {
             let n = websocket::read(ws, &mut self.parser).await?;
+            self.bytes_in += n as u64;
+            crate::metrics::get().bytes_in.increment(n as u64);
+            return Ok(());
+        }
+        if let Transport::Bosh(b) = &mut self.io {
+            let n = bosh::read(b).await?;
             self.bytes_in += n as u64;
             crate::metrics::get().bytes_in.increment(n as u64);
             return Ok(());
@@ -152,6 +160,17 @@ impl Conn {
             }
             websocket::write_element(&mut self.out, el);
             ws.mark(self.out.len());
+            return;
+        }
+        if let Transport::Bosh(b) = &mut self.io {
+            if el.ns == ns::CLIENT {
+                crate::metrics::get().stanzas_out[crate::metrics::kind_index(&el.name)]
+                    .increment(1);
+                if let Some(ext) = &mut self.ext {
+                    ext.on_written(el);
+                }
+            }
+            b.queue(&mut self.out, el);
             return;
         }
         if el.ns == ns::STREAM {
@@ -197,6 +216,8 @@ impl Conn {
         if let Transport::WebSocket(ws) = &mut self.io {
             websocket::write_close(&mut self.out);
             ws.mark(self.out.len());
+        } else if let Transport::Bosh(b) = &mut self.io {
+            b.queue_footer();
         } else {
             self.queue_raw(b"</stream:stream>");
         }
@@ -204,6 +225,12 @@ impl Conn {
 
     /// Writes everything queued.
     pub async fn flush(&mut self) -> io::Result<()> {
+        if let Transport::Bosh(b) = &mut self.io {
+            // Even with nothing queued: the end of the stream alone answers a held request.
+            crate::metrics::get().bytes_out.increment(self.out.len() as u64);
+            let out = std::mem::take(&mut self.out);
+            return bosh::flush(b, &out);
+        }
         if self.out.is_empty() {
             return Ok(());
         }
@@ -231,6 +258,7 @@ impl Conn {
     async fn shutdown_transport(&mut self) {
         match &mut self.io {
             Transport::WebSocket(ws) => websocket::shutdown(ws).await,
+            Transport::Bosh(b) => bosh::shutdown(b),
             io => {
                 let _ = io.shutdown().await;
             }
@@ -248,6 +276,11 @@ impl Conn {
         if let Transport::WebSocket(ws) = &mut self.io {
             websocket::write_open(&mut self.out, from, id);
             ws.mark(self.out.len());
+            self.header_sent = true;
+            return;
+        }
+        if self.io.is_bosh() {
+            // The session creation response carries the header's attributes (XEP-0124 §7.2).
             self.header_sent = true;
             return;
         }

@@ -4,8 +4,10 @@
 //! bind request, [`session`] serves it afterwards. [`conn`] and [`transport`] carry the bytes;
 //! the stream features and every negotiation decision are in `meerkat_stream`. [`websocket`]
 //! is the RFC 7395 framing that lets the same negotiation and session run over a WebSocket
-//! (accepted by [`crate::http`]).
+//! (accepted by [`crate::http`]), and [`bosh`] the BOSH transport (XEP-0206) that does the same
+//! over HTTP requests.
 
+pub mod bosh;
 pub mod conn;
 pub mod listener;
 pub mod negotiate;

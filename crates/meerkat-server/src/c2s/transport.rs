@@ -1,6 +1,8 @@
-//! A client connection's transport: plain TCP, TLS (direct or after STARTTLS), or a WebSocket
-//! (RFC 7395). TCP and TLS are byte streams (the `AsyncRead`/`AsyncWrite` impls); a WebSocket
-//! carries messages, so [`super::conn::Conn`] reads and writes it through [`super::websocket`].
+//! A client connection's transport: plain TCP, TLS (direct or after STARTTLS), a WebSocket
+//! (RFC 7395) or a BOSH session (XEP-0206). TCP and TLS are byte streams (the
+//! `AsyncRead`/`AsyncWrite` impls); a WebSocket carries messages and BOSH carries request
+//! bodies, so [`super::conn::Conn`] reads and writes them through [`super::websocket`] and
+//! [`super::bosh`].
 
 use std::io;
 use std::pin::Pin;
@@ -18,6 +20,9 @@ pub enum Transport {
     /// XMPP over WebSocket (RFC 7395). Boxed: the WebSocket state is large. Its byte-stream
     /// impls below behave as `Detached`: the connection uses its message API instead.
     WebSocket(Box<super::websocket::WsIo>),
+    /// BOSH (XEP-0124/XEP-0206): reads are request payloads, writes answer held requests.
+    /// Its byte-stream impls behave as `Detached`.
+    Bosh(Box<super::bosh::BoshIo>),
     /// Taken out for the STARTTLS handshake; reads see EOF, writes fail.
     Detached,
 }
@@ -28,6 +33,7 @@ impl Transport {
         match self {
             Transport::Tls(_) => true,
             Transport::WebSocket(ws) => ws.is_tls(),
+            Transport::Bosh(b) => b.is_tls(),
             _ => false,
         }
     }
@@ -35,6 +41,11 @@ impl Transport {
     /// True for a WebSocket (RFC 7395 framing instead of one XML stream).
     pub fn is_websocket(&self) -> bool {
         matches!(self, Transport::WebSocket(_))
+    }
+
+    /// True for BOSH (request bodies instead of one XML stream).
+    pub fn is_bosh(&self) -> bool {
+        matches!(self, Transport::Bosh(_))
     }
 
     /// `tls-exporter` channel binding data (RFC 9266), TLS 1.3 only.
@@ -66,7 +77,9 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Transport::WebSocket(_) | Transport::Detached => Poll::Ready(Ok(())),
+            Transport::WebSocket(_) | Transport::Bosh(_) | Transport::Detached => {
+                Poll::Ready(Ok(()))
+            }
         }
     }
 }
@@ -80,7 +93,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, data),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
-            Transport::WebSocket(_) | Transport::Detached => {
+            Transport::WebSocket(_) | Transport::Bosh(_) | Transport::Detached => {
                 Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
             }
         }
@@ -90,7 +103,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Transport::WebSocket(_) | Transport::Detached => {
+            Transport::WebSocket(_) | Transport::Bosh(_) | Transport::Detached => {
                 Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
             }
         }
@@ -100,7 +113,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Transport::WebSocket(_) | Transport::Detached => {
+            Transport::WebSocket(_) | Transport::Bosh(_) | Transport::Detached => {
                 Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
             }
         }

@@ -1,6 +1,6 @@
 //! HTTP listeners for browser clients (`[[listen.http]]`): XMPP over WebSocket (RFC 7395) at
-//! `websocket_path`. BOSH (XEP-0206) and HTTP File Upload are meant to be further routes of the
-//! same [`router`], sharing the accept loop, TLS and connection cap.
+//! `websocket_path` and BOSH (XEP-0124/XEP-0206) at `bosh_path`. HTTP File Upload is meant to
+//! be a further route of the same [`router`], sharing the accept loop, TLS and connection cap.
 //!
 //! # Layout
 //! - this file: binding, the accept loop, TLS, and serving one HTTP/1.1 connection with hyper
@@ -9,11 +9,14 @@
 //! - [`upload`]: HTTP File Upload (XEP-0363) PUT/GET routes, when the upload service is on.
 //! - [`websocket`]: the WebSocket endpoint; the upgraded socket then runs the ordinary c2s
 //!   negotiation and session (see [`crate::c2s::websocket`] for the framing).
+//! - [`bosh`]: the BOSH endpoint; each session runs the ordinary c2s negotiation and session
+//!   over its requests (see [`crate::c2s::bosh`] for the transport).
 //!
 //! Every HTTP connection holds a slot of the listener's `max_connections` for its whole life,
 //! an upgraded WebSocket included. The TLS handshake and each request's headers must arrive
 //! within `limits.negotiation_timeout_ms`.
 
+pub mod bosh;
 pub mod upload;
 pub mod websocket;
 
@@ -53,9 +56,13 @@ pub fn bind(cfg: &HttpListener) -> std::io::Result<TcpListener> {
 
 /// The routes of one HTTP listener.
 pub fn router(server: &ServerRef, cfg: &HttpListener) -> axum::Router {
-    axum::Router::new()
+    let router = axum::Router::new()
         .route(&cfg.websocket_path, websocket::route(server, cfg))
-        .merge(upload::routes(server))
+        .merge(upload::routes(server));
+    if cfg.bosh_path.is_empty() {
+        return router;
+    }
+    router.route(&cfg.bosh_path, bosh::route(server, cfg))
 }
 
 /// Accepts connections until shutdown.

@@ -8,6 +8,7 @@
 //! - [`scram`]: the client side of SCRAM (RFC 5802 / RFC 7677).
 //! - [`tls`]: a rustls client config that accepts any certificate (the node's self-signed one).
 //! - [`websocket`]: the WebSocket upgrade (RFC 7395) under [`client::Client::connect_ws`].
+//! - [`bosh`]: a BOSH client (XEP-0124/XEP-0206) over hand-written HTTP/1.1.
 //!
 //! Every test starts its own node on fresh loopback ports with its own data directory, so the
 //! tests of one binary run in parallel and never see each other's users, rate limits or config.
@@ -18,6 +19,7 @@
 //! unless the test writes its own `[storage]` section. `scripts/test` runs the suite both ways.
 #![allow(dead_code)]
 
+pub mod bosh;
 pub mod client;
 pub mod nats;
 pub mod node;

@@ -114,6 +114,8 @@ pub struct ClusterFixture {
     pub nats: Nats,
     /// Each node's `/metrics` port, in node order.
     pub metrics_ports: Vec<u16>,
+    /// Each node's `[[listen.http]]` port (WebSocket and BOSH), when started with one.
+    pub http_ports: Vec<u16>,
     _secret_dir: tempfile::TempDir,
 }
 
@@ -121,6 +123,11 @@ impl ClusterFixture {
     /// Starts `n` nodes. No wait for heartbeats: NATS routes by subject, so a node takes part
     /// as soon as it listens.
     pub async fn start(n: usize) -> ClusterFixture {
+        Self::start_with(n, false).await
+    }
+
+    /// [`ClusterFixture::start`], each node also with an HTTP listener when `http` is set.
+    pub async fn start_with(n: usize, http: bool) -> ClusterFixture {
         let nats = Nats::start();
         let url = shared_postgres().create_database("e2e_cluster").await;
         let secret_dir = tempfile::tempdir().expect("temp dir for the secret");
@@ -134,6 +141,7 @@ impl ClusterFixture {
         }
         let mut nodes = Vec::with_capacity(n);
         let mut metrics_ports = Vec::with_capacity(n);
+        let mut http_ports = Vec::new();
         for i in 1..=n {
             // The metrics port is fixed in the configuration here, so a port taken between the
             // probe and the node's bind needs a fresh port on the retry, not the same one.
@@ -141,7 +149,14 @@ impl ClusterFixture {
             let mut started = None;
             for _attempt in 0..3 {
                 let metrics_port = super::free_port();
+                let http_port = super::free_port();
+                let http_section = if http {
+                    format!("[[listen.http]]\nport = {http_port}\n")
+                } else {
+                    String::new()
+                };
                 let builder = ServerBuilder::new()
+                    .extra(&http_section)
                     .general(&format!("node_name = \"node{i}\""))
                     .extra(&postgres_storage(&url))
                     .extra(&format!("[metrics]\nport = {metrics_port}\n"))
@@ -154,19 +169,22 @@ impl ClusterFixture {
                     ));
                 match TestServer::try_start(&builder).await {
                     Ok(node) => {
-                        started = Some((node, metrics_port));
+                        started = Some((node, metrics_port, http_port));
                         break;
                     }
                     Err(e) => last_err = e,
                 }
             }
-            let Some((node, metrics_port)) = started else {
+            let Some((node, metrics_port, http_port)) = started else {
                 panic!("cluster node {i} did not start (3 attempts); last attempt:\n{last_err}")
             };
             metrics_ports.push(metrics_port);
+            if http {
+                http_ports.push(http_port);
+            }
             nodes.push(node);
         }
-        ClusterFixture { nodes, nats, metrics_ports, _secret_dir: secret_dir }
+        ClusterFixture { nodes, nats, metrics_ports, http_ports, _secret_dir: secret_dir }
     }
 
     /// The value of metric `name` (a line `name value`; 0 when absent) on node `i`.

@@ -28,9 +28,12 @@
 //! Issue 4 (misc): [`blocking`], [`vcard`], [`private`], [`adhoc`], [`interop_blocking`].
 //! Issue 4 (PEP): [`pep`], [`caps`], [`interop_pep`] (slixmpp avatar published and notified).
 //!
-//! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395) and [`interop_websocket`]
+//! (@xmpp/client under Node.js over WebSocket), [`bosh`] (XEP-0124/XEP-0206) and
 //! (@xmpp/client under Node.js over WebSocket).
+//! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395) and [`interop_websocket`]
+//! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395), [`interop_websocket`]
 //! Issue 6 (services): [`upload`] (XEP-0363 HTTP File Upload), [`pubsub_service`] (XEP-0060).
+//! [`interop_bosh`] (Strophe.js under Node.js over BOSH).
 //!
 //! All in one test binary so the suite links once and runs in parallel.
 
@@ -42,6 +45,7 @@ mod admin_cli;
 mod auth;
 mod bad_input;
 mod blocking;
+mod bosh;
 mod caps;
 mod carbons;
 mod cluster;
@@ -50,6 +54,7 @@ mod config;
 mod csi;
 mod interop;
 mod interop_blocking;
+mod interop_bosh;
 mod interop_converse;
 mod interop_mam;
 mod interop_pep;
