@@ -25,6 +25,7 @@ pub mod http;
 pub mod load;
 pub mod messaging;
 mod misc_modules;
+pub mod muc;
 pub mod pep;
 pub mod sm_csi;
 pub mod validate;
@@ -34,6 +35,7 @@ pub use http::HttpListener;
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
 pub use misc_modules::{AdhocModule, BlockingModule, PrivateModule, VcardModule};
+pub use muc::{MucModule, MucRoomDefaults};
 pub use pep::{CapsModule, PepModule};
 pub use sm_csi::{CsiModule, StreamManagementModule};
 
@@ -305,6 +307,8 @@ pub struct Modules {
     pub private: PrivateModule,
     /// XEP-0050 ad-hoc commands (XEP-0133 administration).
     pub adhoc: AdhocModule,
+    /// XEP-0045 multi-user chat.
+    pub muc: MucModule,
 }
 
 /// `[modules.offline]`

@@ -400,6 +400,7 @@ fn modules(config: &Config, file: &Path) -> Result<(), ConfigError> {
     crate::sm_csi::validate(&modules.stream_management, &modules.csi, file)?;
     crate::messaging::validate(&modules.mam, file)?;
     crate::pep::validate(&modules.pep, &modules.caps, file)?;
+    crate::muc::validate(&modules.muc, file)?;
     Ok(())
 }
 
