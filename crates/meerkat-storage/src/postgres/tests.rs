@@ -60,6 +60,8 @@ conformance!(
     vcard_crud,
     private_crud,
     misc_remove_cascades,
+    muc_rooms_crud,
+    muc_archive_tombstone,
     cluster_nodes_and_sessions,
     cluster_claims,
     cluster_one_claimer,

@@ -1,0 +1,82 @@
+//! Checks of [`crate::MucStore`].
+
+use super::unique_host;
+use crate::{ArchivedMessage, Storage, StoredRoom};
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+/// Store, read back, replace (affiliations replaced whole), list, count, delete, isolation
+/// between services.
+pub async fn muc_rooms_crud(storage: &Storage) {
+    let m = &storage.misc.muc;
+    let service = unique_host("conference");
+    let other = unique_host("conference");
+    assert_eq!(m.get_room(&service, "lobby").await.expect("absent"), None);
+    assert_eq!(m.count_rooms(&service).await.expect("count"), 0);
+    let mut room = StoredRoom {
+        service: service.clone(),
+        name: "lobby".into(),
+        config: pairs(&[("roomname", "The «Lobby» & co"), ("persistent", "1"), ("maxusers", "50")]),
+        subject: "Welcome ü".into(),
+        subject_by: "alice".into(),
+        affiliations: pairs(&[("alice@x.org", "owner"), ("bob@x.org", "member")]),
+    };
+    m.put_room(&room).await.expect("put");
+    assert_eq!(m.get_room(&service, "lobby").await.expect("get"), Some(room.clone()));
+    assert_eq!(m.get_room(&other, "lobby").await.expect("other service"), None);
+    room.affiliations = pairs(&[("alice@x.org", "owner"), ("eve@x.org", "outcast")]);
+    room.subject = String::new();
+    room.config = pairs(&[("persistent", "1")]);
+    m.put_room(&room).await.expect("replace");
+    assert_eq!(m.get_room(&service, "lobby").await.expect("get"), Some(room.clone()));
+    let second = StoredRoom { name: "attic".into(), affiliations: Vec::new(), ..room.clone() };
+    m.put_room(&second).await.expect("put second");
+    let listed = m.list_rooms(&service, 10).await.expect("list");
+    let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["attic", "lobby"]);
+    assert!(listed.iter().all(|r| r.affiliations.is_empty()), "listing leaves affiliations out");
+    assert_eq!(listed[1].config, room.config);
+    assert_eq!(m.list_rooms(&service, 1).await.expect("limited").len(), 1);
+    assert_eq!(m.count_rooms(&service).await.expect("count"), 2);
+    m.delete_room(&service, "lobby").await.expect("delete");
+    m.delete_room(&service, "lobby").await.expect("deleting again is harmless");
+    assert_eq!(m.get_room(&service, "lobby").await.expect("gone"), None);
+    assert_eq!(m.count_rooms(&service).await.expect("count"), 1);
+    // Re-created after delete: no stale affiliations come back.
+    let fresh = StoredRoom { affiliations: Vec::new(), ..room };
+    m.put_room(&fresh).await.expect("recreate");
+    assert_eq!(m.get_room(&service, "lobby").await.expect("get"), Some(fresh));
+}
+
+/// A room archive is the message archive under `(service, room)`; a tombstone replaces one
+/// message's stanza and touches nothing else.
+pub async fn muc_archive_tombstone(storage: &Storage) {
+    let service = unique_host("conference");
+    let id = storage.archive.max_id().await.expect("max id") + 1_000_003;
+    let msg = |id: i64, room: &str| ArchivedMessage {
+        id,
+        host: service.clone(),
+        username: room.to_owned(),
+        with_bare: format!("{room}@{service}"),
+        with_resource: "alice".into(),
+        outgoing: false,
+        stamp_ms: 1_000,
+        stanza: "<message type='groupchat'><body>oops</body></message>".into(),
+    };
+    storage.archive.append(&[msg(id, "lobby"), msg(id + 1, "lobby")]).await.expect("append");
+    let m = &storage.misc.muc;
+    let tomb =
+        "<message type='groupchat'><retracted xmlns='urn:xmpp:message-retract:1'/></message>";
+    assert!(m.replace_archived(&service, "lobby", id, tomb).await.expect("replace"));
+    assert!(!m.replace_archived(&service, "attic", id + 1, tomb).await.expect("other room"));
+    assert!(!m.replace_archived(&service, "lobby", id + 99, tomb).await.expect("absent id"));
+    let page = storage
+        .archive
+        .query(&service, "lobby", &crate::archive::ArchiveQuery { max: 10, ..Default::default() })
+        .await
+        .expect("query");
+    let stanzas: Vec<&str> = page.messages.iter().map(|m| m.stanza.as_str()).collect();
+    assert_eq!(stanzas, [tomb, "<message type='groupchat'><body>oops</body></message>"]);
+}
