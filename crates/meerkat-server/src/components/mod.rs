@@ -14,10 +14,16 @@ use crate::server::ServerRef;
 use meerkat_config::Config;
 use meerkat_xml::Element;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+pub mod muc;
 
 /// What serves a component domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {}
+pub enum Kind {
+    /// Multi-User Chat (XEP-0045), `[modules.muc]`.
+    Muc,
+}
 
 /// A component domain: what serves it and the served host it belongs to.
 #[derive(Debug, Clone)]
@@ -33,14 +39,28 @@ pub struct Component {
 #[derive(Debug, Default)]
 pub struct Components {
     by_domain: HashMap<String, Component>,
+    /// The MUC service of each MUC domain.
+    muc: HashMap<String, Arc<muc::MucService>>,
 }
 
 impl Components {
     /// Builds the component domains the configuration enables, for every served host.
     pub fn new(config: &Config) -> Self {
-        let by_domain = HashMap::new();
-        let _ = config;
-        Components { by_domain }
+        let mut by_domain = HashMap::new();
+        let mut muc = HashMap::new();
+        if config.modules.muc.enabled {
+            for host in &config.general.hosts {
+                let domain = config.modules.muc.host.replace("@HOST@", host).to_lowercase();
+                by_domain.insert(domain.clone(), Component { kind: Kind::Muc, host: host.clone() });
+                muc.insert(domain.clone(), Arc::new(muc::MucService::new(domain, host.clone())));
+            }
+        }
+        Components { by_domain, muc }
+    }
+
+    /// The MUC service at `domain`, if any.
+    pub fn muc(&self, domain: &str) -> Option<Arc<muc::MucService>> {
+        self.muc.get(domain).cloned()
     }
 
     /// The component serving `domain`, if any.
@@ -63,6 +83,11 @@ impl Components {
 
 /// Handles a stanza addressed to a component domain (or a JID under it).
 pub async fn route(server: &ServerRef, component: Component, stanza: Element, to: Addr) {
-    let _ = (server, stanza, to);
-    match component.kind {}
+    match component.kind {
+        Kind::Muc => {
+            if let Some(svc) = server.components.muc(&to.domain) {
+                muc::route(server, &svc, stanza, to).await;
+            }
+        }
+    }
 }

@@ -31,6 +31,8 @@
 //! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395) and [`interop_websocket`]
 //! (@xmpp/client under Node.js over WebSocket).
 //!
+//! Issue 6 (MUC): [`muc`] (XEP-0045 core).
+//!
 //! All in one test binary so the suite links once and runs in parallel.
 
 #[path = "../common/mod.rs"]
@@ -54,6 +56,7 @@ mod interop_pep;
 mod interop_sm;
 mod interop_websocket;
 mod mam;
+mod muc;
 mod offline;
 mod os_limits;
 mod passthrough;
