@@ -31,7 +31,7 @@
 //! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395) and [`interop_websocket`]
 //! (@xmpp/client under Node.js over WebSocket).
 //!
-//! Issue 6 (MUC): [`muc`] (XEP-0045 core).
+//! Issue 6 (MUC): [`muc`] (XEP-0045 core), [`muc_admin`] (owner/admin use cases, limits).
 //!
 //! All in one test binary so the suite links once and runs in parallel.
 
@@ -57,6 +57,7 @@ mod interop_sm;
 mod interop_websocket;
 mod mam;
 mod muc;
+mod muc_admin;
 mod offline;
 mod os_limits;
 mod passthrough;

@@ -177,15 +177,16 @@ fn check(
         if actor_role != Role::Moderator {
             return Err(err(SEC::Forbidden, "only moderators change roles"));
         }
-        // Granting or revoking moderator is for admins (§9.6); nobody below an occupant's
-        // affiliation may lower their role (§8.2, §8.4: admins and owners keep theirs).
+        // Admins and owners keep their role (§8.2, §8.4: not-allowed); granting or revoking
+        // moderator is for admins (§9.6); nobody lowers the role of someone affiliated above
+        // them.
+        if role > target.role && target_aff <= Affiliation::Admin {
+            return Err(err(SEC::NotAllowed, "admins and owners keep their role"));
+        }
         if (role == Role::Moderator || target.role == Role::Moderator)
             && actor_aff > Affiliation::Admin
         {
             return Err(err(SEC::Forbidden, "only admins change moderators"));
-        }
-        if role > target.role && target_aff <= Affiliation::Admin {
-            return Err(err(SEC::NotAllowed, "admins and owners keep their role"));
         }
         if role > target.role && target_aff < actor_aff {
             return Err(err(SEC::NotAllowed, "not above your affiliation"));
