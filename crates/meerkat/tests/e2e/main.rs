@@ -31,7 +31,8 @@
 //! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395) and [`interop_websocket`]
 //! (@xmpp/client under Node.js over WebSocket).
 //!
-//! Issue 6 (MUC): [`muc`] (XEP-0045 core), [`muc_admin`] (owner/admin use cases, limits).
+//! Issue 6 (MUC): [`muc`] (XEP-0045 core), [`muc_admin`] (owner/admin use cases, limits),
+//! [`muc_extras`] (disco, invitations, self-ping, moderation, room archives).
 //!
 //! All in one test binary so the suite links once and runs in parallel.
 
@@ -58,6 +59,7 @@ mod interop_websocket;
 mod mam;
 mod muc;
 mod muc_admin;
+mod muc_extras;
 mod offline;
 mod os_limits;
 mod passthrough;
