@@ -324,3 +324,22 @@ async fn room_archive_queries_and_access() {
     let r = a.iq("set", Some(&room), &format!("<query xmlns='{MAM}'/>")).await;
     assert_eq!(error_condition(&r).as_deref(), Some("service-unavailable"));
 }
+
+/// slixmpp (xep_0045) on both ends: create and configure a room, history on join, talk
+/// both ways, occupant list and room disco (`tests/interop/slixmpp_muc.py`).
+#[tokio::test]
+async fn slixmpp_clients_meet_in_a_room() {
+    // See interop.rs: slixmpp's failed -PLUS attempts count against the login limit.
+    let server = TestServer::with("[auth]\nmax_failures_per_minute = 100\n").await;
+    let (a, b) = (server.new_user("alice").await, server.new_user("bob").await);
+    let stdout = super::interop::run_two_user_script(
+        "slixmpp_muc.py",
+        &server,
+        &a,
+        &b,
+        30,
+        "slixmpp MUC interop",
+    )
+    .await;
+    assert!(stdout.contains("result: True"), "{stdout}");
+}
