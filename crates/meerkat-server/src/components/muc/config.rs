@@ -267,11 +267,8 @@ impl RoomConfig {
             };
             let flag = || parse_bool(one).ok_or_else(|| bad(var));
             match var {
-                "FORM_TYPE" => {
-                    if one != ROOMCONFIG {
-                        return Err(bad(var));
-                    }
-                }
+                "FORM_TYPE" if one != ROOMCONFIG => return Err(bad(var)),
+                "FORM_TYPE" => {}
                 "muc#roomconfig_roomname" => text(&mut next.name)?,
                 "muc#roomconfig_roomdesc" => text(&mut next.description)?,
                 "muc#roomconfig_roomsecret" => text(&mut next.password)?,

@@ -83,9 +83,9 @@ impl History {
     pub fn remove_by_stanza_id(&mut self, id: &str) -> bool {
         let before = self.entries.len();
         self.entries.retain(|e| {
-            !e.stanza
+            e.stanza
                 .get_child("stanza-id", crate::modules::mam::NS_SID)
-                .is_some_and(|s| s.attr("id") == Some(id))
+                .is_none_or(|s| s.attr("id") != Some(id))
         });
         let removed = before != self.entries.len();
         self.chars = self.entries.iter().map(|e| e.chars).sum();
