@@ -52,6 +52,18 @@ pub trait MucStore: Send + Sync {
         id: i64,
         stanza: &str,
     ) -> Result<bool>;
+    /// Claims the room for cluster node `node` (its home, where it is live) unless a running
+    /// member holds it already; returns the holder. A claim of a node that left or was declared
+    /// dead is taken over. Backends without clusters (SQLite) answer `node`.
+    async fn claim_room(&self, service: &str, name: &str, node: &str) -> Result<String> {
+        let _ = (service, name);
+        Ok(node.to_owned())
+    }
+    /// Drops `node`'s claim on the room (the room left its memory).
+    async fn release_room(&self, service: &str, name: &str, node: &str) -> Result<()> {
+        let _ = (service, name, node);
+        Ok(())
+    }
 }
 
 /// Encodes the configuration pairs as the JSON array stored in one column.

@@ -151,4 +151,54 @@ impl MucStore for PgStore {
         .map_err(self.backend("muc_replace_archived"))?;
         Ok(r.rows_affected() > 0)
     }
+
+    async fn claim_room(&self, service: &str, name: &str, node: &str) -> Result<String> {
+        let op = "muc_claim_room";
+        // One statement: insert, or take over a claim whose node is not running. Two nodes
+        // racing for a dead node's room serialise on the row; the second sees the first's
+        // (running) claim and gets no row back.
+        for _ in 0..3 {
+            let won: Option<String> = sqlx::query_scalar(
+                "INSERT INTO muc_room_claims (service, name, node) VALUES ($1, $2, $3) \
+                 ON CONFLICT (service, name) DO UPDATE SET node = excluded.node, claimed_at = now() \
+                 WHERE muc_room_claims.node = excluded.node OR NOT EXISTS ( \
+                     SELECT 1 FROM cluster_nodes n \
+                     WHERE n.name = muc_room_claims.node AND n.left_at IS NULL) \
+                 RETURNING node",
+            )
+            .bind(service)
+            .bind(name)
+            .bind(node)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.backend(op))?;
+            if let Some(n) = won {
+                return Ok(n);
+            }
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT node FROM muc_room_claims WHERE service = $1 AND name = $2",
+            )
+            .bind(service)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.backend(op))?;
+            // Released between the two statements: try again.
+            if let Some(h) = holder {
+                return Ok(h);
+            }
+        }
+        Err(crate::StorageError::Backend(format!("{op}: claim kept changing")))
+    }
+
+    async fn release_room(&self, service: &str, name: &str, node: &str) -> Result<()> {
+        sqlx::query("DELETE FROM muc_room_claims WHERE service = $1 AND name = $2 AND node = $3")
+            .bind(service)
+            .bind(name)
+            .bind(node)
+            .execute(&self.pool)
+            .await
+            .map_err(self.backend("muc_release_room"))?;
+        Ok(())
+    }
 }

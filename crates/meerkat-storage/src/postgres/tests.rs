@@ -62,6 +62,7 @@ conformance!(
     misc_remove_cascades,
     muc_rooms_crud,
     muc_archive_tombstone,
+    muc_room_claims,
     cluster_nodes_and_sessions,
     cluster_claims,
     cluster_one_claimer,

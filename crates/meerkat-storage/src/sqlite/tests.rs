@@ -55,6 +55,7 @@ conformance!(
     misc_remove_cascades,
     muc_rooms_crud,
     muc_archive_tombstone,
+    muc_room_claims,
 );
 
 /// The whole suite on one database, as a server's data accumulates: checks that the suite's

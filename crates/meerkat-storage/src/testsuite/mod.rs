@@ -27,7 +27,7 @@ pub use archive::{
 pub use cluster::{cluster_claims, cluster_nodes_and_sessions, cluster_one_claimer};
 pub use last::last_activity;
 pub use misc::{blocking_crud, misc_remove_cascades, private_crud, vcard_crud};
-pub use muc::{muc_archive_tombstone, muc_rooms_crud};
+pub use muc::{muc_archive_tombstone, muc_room_claims, muc_rooms_crud};
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
 pub use pg_server::{PgServer, INSTALL_HINT};
 pub use pubsub::{pubsub_items, pubsub_node_limit, pubsub_nodes, pubsub_removed_with_user};
@@ -72,6 +72,7 @@ pub async fn run_all(storage: &Storage) {
     misc_remove_cascades(storage).await;
     muc_rooms_crud(storage).await;
     muc_archive_tombstone(storage).await;
+    muc_room_claims(storage).await;
 }
 
 /// A host name that no other call returns, in this process or another one: the process id

@@ -80,3 +80,30 @@ pub async fn muc_archive_tombstone(storage: &Storage) {
     let stanzas: Vec<&str> = page.messages.iter().map(|m| m.stanza.as_str()).collect();
     assert_eq!(stanzas, [tomb, "<message type='groupchat'><body>oops</body></message>"]);
 }
+
+/// Cluster placement: the first running node to claim a room holds it; others learn the
+/// holder; a stopped node's claim is taken over; release frees it. Without cluster support
+/// (SQLite) every claim is the caller's own.
+pub async fn muc_room_claims(storage: &Storage) {
+    let m = &storage.misc.muc;
+    let service = unique_host("conference");
+    let (n1, n2) = (unique_host("n1"), unique_host("n2"));
+    if storage.cluster.register_node(&n1, "127.0.0.2:1", 7).await.is_err() {
+        assert_eq!(m.claim_room(&service, "r", &n1).await.expect("claim"), n1);
+        assert_eq!(m.claim_room(&service, "r", &n2).await.expect("claim"), n2);
+        return;
+    }
+    storage.cluster.register_node(&n2, "127.0.0.2:2", 7).await.expect("register");
+    assert_eq!(m.claim_room(&service, "r", &n1).await.expect("first"), n1);
+    assert_eq!(m.claim_room(&service, "r", &n2).await.expect("held"), n1);
+    assert_eq!(m.claim_room(&service, "r", &n1).await.expect("again"), n1);
+    m.release_room(&service, "r", &n2).await.expect("not the holder: no-op");
+    assert_eq!(m.claim_room(&service, "r", &n2).await.expect("still held"), n1);
+    assert_eq!(m.claim_room(&service, "other", &n2).await.expect("other room"), n2);
+    // n1 stops (or is declared dead): its room moves to the next claimer.
+    storage.cluster.mark_stopped(&n1, 7).await.expect("stop");
+    assert_eq!(m.claim_room(&service, "r", &n2).await.expect("take over"), n2);
+    m.release_room(&service, "r", &n2).await.expect("release");
+    storage.cluster.register_node(&n1, "127.0.0.2:1", 8).await.expect("restart");
+    assert_eq!(m.claim_room(&service, "r", &n1).await.expect("free again"), n1);
+}

@@ -32,7 +32,8 @@
 //! (@xmpp/client under Node.js over WebSocket).
 //!
 //! Issue 6 (MUC): [`muc`] (XEP-0045 core), [`muc_admin`] (owner/admin use cases, limits),
-//! [`muc_extras`] (disco, invitations, self-ping, moderation, room archives).
+//! [`muc_extras`] (disco, invitations, self-ping, moderation, room archives), [`muc_cluster`]
+//! (one live copy per room in a cluster, failover).
 //!
 //! All in one test binary so the suite links once and runs in parallel.
 
@@ -59,6 +60,7 @@ mod interop_websocket;
 mod mam;
 mod muc;
 mod muc_admin;
+mod muc_cluster;
 mod muc_extras;
 mod offline;
 mod os_limits;

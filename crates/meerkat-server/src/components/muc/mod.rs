@@ -26,9 +26,12 @@
 //!
 //! Not implemented: registration with a room (§7.10), voice requests (§8.6), multi-session
 //! nicks (a second resource of the same user taking the same nick gets `conflict`),
-//! `muc#roomconfig_roomowners`/`roomadmins` form fields, the cluster placement of rooms.
+//! `muc#roomconfig_roomowners`/`roomadmins` form fields.
+//!
+//! In a cluster, [`cluster`] keeps each room live on one node and forwards its stanzas there.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod disco;
 pub mod history;
@@ -102,6 +105,11 @@ impl MucService {
         if rooms.get(name).is_some_and(|s| Arc::ptr_eq(s, slot)) {
             rooms.remove(name);
         }
+    }
+
+    /// True when room `name` is in this node's memory (live or being loaded).
+    pub fn is_live(&self, name: &str) -> bool {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner()).contains_key(name)
     }
 
     /// Rooms in memory (live or being loaded).
@@ -185,7 +193,12 @@ pub async fn route(server: &ServerRef, svc: &MucService, stanza: Element, to: Ad
     let Some(from) = stanza.attr("from").and_then(Addr::parse) else { return };
     match to.node.clone() {
         None => disco::service_stanza(&mut ctx, &stanza).await,
-        Some(name) => room_stanza(&mut ctx, &name, stanza, &from, to.resource.as_deref()).await,
+        Some(name) => {
+            if let cluster::Home::Forwarded = cluster::place(server, svc, &name, &stanza).await {
+                return;
+            }
+            room_stanza(&mut ctx, &name, stanza, &from, to.resource.as_deref()).await
+        }
     }
     for s in std::mem::take(&mut ctx.out) {
         router::route(server, s).await;
@@ -217,14 +230,19 @@ async fn room_stanza(
                 Ok(Some(stored)) => {
                     let mut r = Room::from_stored(&stored, ctx.cfg);
                     mam::load_history(ctx, &mut r).await;
+                    cluster::activated(ctx.server, &r.jid).await;
                     guard.room = Some(r);
                 }
                 Ok(None) if is_join(&stanza, nick) => {
                     match presence::create(ctx, name, &stanza, from).await {
-                        Some(r) => guard.room = Some(r),
+                        Some(r) => {
+                            cluster::activated(ctx.server, &r.jid).await;
+                            guard.room = Some(r);
+                        }
                         None => {
                             guard.removed = true;
                             ctx.svc.forget(name, &slot);
+                            cluster::deactivated(ctx.server, ctx.svc, name).await;
                             return;
                         }
                     }
@@ -232,6 +250,7 @@ async fn room_stanza(
                 Ok(None) => {
                     guard.removed = true;
                     ctx.svc.forget(name, &slot);
+                    cluster::deactivated(ctx.server, ctx.svc, name).await;
                     not_found(ctx, &stanza);
                     return;
                 }
@@ -239,6 +258,7 @@ async fn room_stanza(
                     tracing::error!(what = "muc_room_load_failed", room = name, error = %e);
                     guard.removed = true;
                     ctx.svc.forget(name, &slot);
+                    cluster::deactivated(ctx.server, ctx.svc, name).await;
                     ctx.error(&stanza, SEC::InternalServerError);
                     return;
                 }
@@ -251,6 +271,7 @@ async fn room_stanza(
             guard.room = None;
             guard.removed = true;
             ctx.svc.forget(name, &slot);
+            cluster::deactivated(ctx.server, ctx.svc, name).await;
         }
         return;
     }
