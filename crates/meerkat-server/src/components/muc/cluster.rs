@@ -33,6 +33,17 @@ pub async fn place(server: &ServerRef, svc: &MucService, name: &str, stanza: &El
     }
     let me = cluster.node_name().to_owned();
     let room = format!("{name}@{}", svc.domain);
+    let mut xml = Vec::with_capacity(512);
+    stanza.write_to(&mut xml, ns::CLIENT);
+    let xml = Bytes::from(xml);
+    // The home learned before: no storage round trip per message. A stale entry shows as
+    // "no responders" and falls through to a fresh claim.
+    if svc.cached_home(name).is_some() {
+        if let Ok(Delivery::Delivered { .. }) = cluster.send_stanza(&room, xml.clone()).await {
+            return Home::Forwarded;
+        }
+        svc.forget_home(name);
+    }
     // Twice: a home that released the room (or died) between our claim and our publish shows
     // as "no responders"; the second claim then settles it.
     for _ in 0..2 {
@@ -52,10 +63,11 @@ pub async fn place(server: &ServerRef, svc: &MucService, name: &str, stanza: &El
         if holder == me {
             return Home::Here;
         }
-        let mut xml = Vec::with_capacity(512);
-        stanza.write_to(&mut xml, ns::CLIENT);
-        match cluster.send_stanza(&room, Bytes::from(xml)).await {
-            Ok(Delivery::Delivered { .. }) => return Home::Forwarded,
+        match cluster.send_stanza(&room, xml.clone()).await {
+            Ok(Delivery::Delivered { .. }) => {
+                svc.remember_home(name, &holder);
+                return Home::Forwarded;
+            }
             Ok(Delivery::NoResponders) => {
                 tracing::debug!(what = "muc_home_gone", room = %room, home = %holder);
                 continue;

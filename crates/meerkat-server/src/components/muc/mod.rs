@@ -81,7 +81,13 @@ pub struct MucService {
     /// Rooms in memory by localpart. A std mutex: held only to find or insert a slot, never
     /// across an await.
     rooms: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// In a cluster: the home node of rooms live elsewhere, as last learned (at most
+    /// [`MAX_CACHED_HOMES`] entries, emptied when full; about 100 bytes each).
+    homes: std::sync::Mutex<HashMap<String, String>>,
 }
+
+/// Rooms whose home node a node remembers (see [`MucService`]).
+const MAX_CACHED_HOMES: usize = 10_000;
 
 impl std::fmt::Debug for MucService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,7 +98,26 @@ impl std::fmt::Debug for MucService {
 impl MucService {
     /// The service at `domain` for served host `host`.
     pub fn new(domain: String, host: String) -> Self {
-        MucService { domain, host, rooms: Default::default() }
+        MucService { domain, host, rooms: Default::default(), homes: Default::default() }
+    }
+
+    /// The remembered home node of room `name`.
+    pub fn cached_home(&self, name: &str) -> Option<String> {
+        self.homes.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    /// Remembers that room `name` is live on `node`.
+    pub fn remember_home(&self, name: &str, node: &str) {
+        let mut homes = self.homes.lock().unwrap_or_else(|p| p.into_inner());
+        if homes.len() >= MAX_CACHED_HOMES {
+            homes.clear();
+        }
+        homes.insert(name.to_owned(), node.to_owned());
+    }
+
+    /// Forgets the remembered home of room `name`.
+    pub fn forget_home(&self, name: &str) {
+        self.homes.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
     }
 
     fn slot(&self, name: &str) -> Arc<tokio::sync::Mutex<Slot>> {
