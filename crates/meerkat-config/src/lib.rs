@@ -25,6 +25,7 @@ pub mod http;
 pub mod load;
 pub mod messaging;
 mod misc_modules;
+pub mod muc;
 pub mod pep;
 pub mod pubsub_service;
 pub mod sm_csi;
@@ -36,6 +37,7 @@ pub use http::HttpListener;
 pub use load::{load_file, parse_str, to_toml_string, ConfigError};
 pub use messaging::{CarbonsModule, MamDefaultMode, MamModule};
 pub use misc_modules::{AdhocModule, BlockingModule, PrivateModule, VcardModule};
+pub use muc::{MucModule, MucRoomDefaults};
 pub use pep::{CapsModule, PepModule};
 pub use pubsub_service::PubsubServiceModule;
 pub use sm_csi::{CsiModule, StreamManagementModule};
@@ -313,6 +315,8 @@ pub struct Modules {
     pub http_upload: UploadModule,
     /// XEP-0060 publish-subscribe service.
     pub pubsub_service: PubsubServiceModule,
+    /// XEP-0045 multi-user chat.
+    pub muc: MucModule,
 }
 
 /// `[modules.offline]`

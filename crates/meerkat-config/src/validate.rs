@@ -450,6 +450,7 @@ fn modules(config: &Config, file: &Path) -> Result<(), ConfigError> {
     crate::pep::validate(&modules.pep, &modules.caps, file)?;
     crate::upload::validate(&modules.http_upload, file)?;
     crate::pubsub_service::validate(&modules.pubsub_service, file)?;
+    crate::muc::validate(&modules.muc, file)?;
     Ok(())
 }
 

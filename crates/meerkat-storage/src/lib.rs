@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`cluster`]: member nodes and their bound sessions (PostgreSQL only).
 //! - [`users`], [`roster`], [`offline`], [`last`], [`archive`], [`pubsub`], [`blocking`],
-//!   [`vcard`], [`private`], [`upload`], [`pubsub_members`]: the traits and their plain data types.
+//!   [`vcard`], [`private`], [`upload`], [`pubsub_members`], [`muc`]: the traits and their plain
+//!   data types.
 //! - [`sqlite`]: the embedded backend (one SQLite file, migrations in `migrations/sqlite`).
 //! - [`postgres`]: the shared backend of a cluster (migrations in `migrations/postgres`).
 //! - `codec` (private): text forms of roster values shared by the SQL backends.
@@ -21,6 +22,7 @@ pub mod blocking;
 pub mod cluster;
 mod codec;
 pub mod last;
+pub mod muc;
 pub mod offline;
 pub mod postgres;
 pub mod private;
@@ -40,6 +42,7 @@ pub use archive::{ArchivePrefs, ArchiveStore, ArchivedMessage, DefaultMode, IdSl
 pub use blocking::BlockingStore;
 pub use cluster::{ClusterNodeRow, ClusterStore, Incarnations};
 pub use last::{LastActivity, LastStore};
+pub use muc::{MucStore, StoredRoom};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use private::PrivateStore;
 pub use pubsub::{PubsubItem, PubsubNode, PubsubStore};
@@ -107,4 +110,6 @@ pub struct MiscStores {
     pub vcard: Arc<dyn VcardStore>,
     /// Private XML storage (XEP-0049).
     pub private: Arc<dyn PrivateStore>,
+    /// Persistent Multi-User Chat rooms (XEP-0045).
+    pub muc: Arc<dyn MucStore>,
 }

@@ -52,7 +52,9 @@ async fn run(
         match item {
             Inbound::Stanza { from_node, to, xml } => {
                 let limit = server.config.limits.max_stanza_bytes;
-                let Some((stanza, to)) = parse(limit, |d| server.serves(d), &to, &xml) else {
+                // Served hosts, and component domains (a MUC room homed on this node).
+                let ours = |d: &str| server.serves(d) || server.components.get(d).is_some();
+                let Some((stanza, to)) = parse(limit, ours, &to, &xml) else {
                     tracing::warn!(what = "cluster_bad_stanza", %from_node, bytes = xml.len());
                     continue;
                 };

@@ -56,6 +56,11 @@ impl Workers {
 
 async fn run(server: ServerRef, mut rx: mpsc::Receiver<Work>) {
     while let Some(Work { stanza, to, origin }) = rx.recv().await {
+        // A MUC room homed here, published to by another node (components/muc/cluster.rs).
+        if let Some(component) = server.components.get(&to.domain).cloned() {
+            crate::components::route(&server, component, stanza, to).await;
+            continue;
+        }
         crate::router::route_local_from(&server, stanza, to, origin).await;
     }
 }

@@ -9,6 +9,7 @@
 //! Each component adds a [`Kind`] variant, builds its domains in [`Components::new`] from its
 //! configuration, and takes its stanzas in [`route`].
 
+pub mod muc;
 pub mod pubsub;
 pub mod upload;
 
@@ -26,6 +27,8 @@ pub enum Kind {
     Upload,
     /// Publish-Subscribe service (XEP-0060), [`pubsub`].
     Pubsub,
+    /// Multi-User Chat (XEP-0045), `[modules.muc]`.
+    Muc,
 }
 
 /// A component domain: what serves it and the served host it belongs to.
@@ -46,6 +49,8 @@ pub struct Components {
     upload: Option<Arc<upload::Service>>,
     /// The pubsub service, when enabled.
     pubsub: Option<Arc<pubsub::Service>>,
+    /// The MUC service of each MUC domain.
+    muc: HashMap<String, Arc<muc::MucService>>,
 }
 
 impl Components {
@@ -66,7 +71,15 @@ impl Components {
                 by_domain.insert(domain, Component { kind: Kind::Pubsub, host: host.clone() });
             }
         }
-        Components { by_domain, upload, pubsub }
+        let mut muc = HashMap::new();
+        if config.modules.muc.enabled {
+            for host in &config.general.hosts {
+                let domain = config.modules.muc.host.replace("@HOST@", host).to_lowercase();
+                by_domain.insert(domain.clone(), Component { kind: Kind::Muc, host: host.clone() });
+                muc.insert(domain.clone(), Arc::new(muc::MucService::new(domain, host.clone())));
+            }
+        }
+        Components { by_domain, upload, pubsub, muc }
     }
 
     /// The pubsub service, if enabled.
@@ -77,6 +90,11 @@ impl Components {
     /// The upload service, if this node offers one.
     pub fn upload(&self) -> Option<&Arc<upload::Service>> {
         self.upload.as_ref()
+    }
+
+    /// The MUC service at `domain`, if any.
+    pub fn muc(&self, domain: &str) -> Option<Arc<muc::MucService>> {
+        self.muc.get(domain).cloned()
     }
 
     /// The component serving `domain`, if any.
@@ -102,5 +120,10 @@ pub async fn route(server: &ServerRef, component: Component, stanza: Element, to
     match component.kind {
         Kind::Upload => upload::route(server, &component.host, stanza, to).await,
         Kind::Pubsub => pubsub::route(server, stanza, to).await,
+        Kind::Muc => {
+            if let Some(svc) = server.components.muc(&to.domain) {
+                muc::route(server, &svc, stanza, to).await;
+            }
+        }
     }
 }

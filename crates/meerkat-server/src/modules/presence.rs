@@ -236,7 +236,12 @@ fn parse_stored(xml: &str) -> Option<Element> {
 /// Presence to a contact: local contacts only for now (federation comes with s2s), so
 /// broadcasts to remote contacts are skipped instead of bouncing errors back to the user.
 async fn send_to_contact(server: &ServerRef, p: Element) {
-    let local = p.attr("to").and_then(Addr::parse).is_some_and(|a| server.serves(&a.domain));
+    // Component domains (a MUC room the user entered) are local too: a room must learn that
+    // its occupant went offline.
+    let local = p
+        .attr("to")
+        .and_then(Addr::parse)
+        .is_some_and(|a| server.serves(&a.domain) || server.components.get(&a.domain).is_some());
     if local {
         router::route(server, p).await;
     }

@@ -46,6 +46,7 @@ mod archive;
 mod blocking;
 mod cluster;
 mod last;
+mod muc;
 mod offline;
 mod private;
 mod pubsub;
@@ -232,6 +233,7 @@ impl PgStore {
                 blocking: store.clone(),
                 vcard: store.clone(),
                 private: store.clone(),
+                muc: store.clone(),
             },
             cluster: store.clone(),
             upload: store.clone(),

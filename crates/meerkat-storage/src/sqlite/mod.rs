@@ -38,6 +38,7 @@
 mod archive;
 mod blocking;
 mod last;
+mod muc;
 mod offline;
 mod private;
 mod pubsub;
@@ -87,8 +88,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// written by a newer Meerkat whose migrations this build does not know).
 pub async fn open(path: &Path) -> Result<Storage> {
     let store = Arc::new(SqliteStore::open(path).await?);
-    let misc =
-        crate::MiscStores { blocking: store.clone(), vcard: store.clone(), private: store.clone() };
+    let misc = crate::MiscStores {
+        blocking: store.clone(),
+        vcard: store.clone(),
+        private: store.clone(),
+        muc: store.clone(),
+    };
     Ok(Storage {
         users: store.clone(),
         roster: store.clone(),

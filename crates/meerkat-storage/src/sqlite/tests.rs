@@ -57,6 +57,9 @@ conformance!(
     upload_concurrent_quota,
     pubsub_subscriptions,
     pubsub_affiliations,
+    muc_rooms_crud,
+    muc_archive_tombstone,
+    muc_room_claims,
 );
 
 /// The whole suite on one database, as a server's data accumulates: checks that the suite's
@@ -266,8 +269,12 @@ async fn corrupted_rows_are_backend_errors() {
 /// The bundle the public [`open`] would build, over a store the test keeps a handle to.
 fn storage_of(store: &SqliteStore) -> Storage {
     let store = std::sync::Arc::new(store.clone());
-    let misc =
-        crate::MiscStores { blocking: store.clone(), vcard: store.clone(), private: store.clone() };
+    let misc = crate::MiscStores {
+        blocking: store.clone(),
+        vcard: store.clone(),
+        private: store.clone(),
+        muc: store.clone(),
+    };
     Storage {
         users: store.clone(),
         roster: store.clone(),

@@ -13,6 +13,7 @@ mod archive;
 mod cluster;
 mod last;
 mod misc;
+mod muc;
 mod offline;
 mod pg_server;
 mod pubsub;
@@ -28,6 +29,7 @@ pub use archive::{
 pub use cluster::{cluster_claims, cluster_nodes_and_sessions, cluster_one_claimer};
 pub use last::last_activity;
 pub use misc::{blocking_crud, misc_remove_cascades, private_crud, vcard_crud};
+pub use muc::{muc_archive_tombstone, muc_room_claims, muc_rooms_crud};
 pub use offline::{offline_concurrent_limit, offline_limit, offline_queue};
 pub use pg_server::{PgServer, INSTALL_HINT};
 pub use pubsub::{pubsub_items, pubsub_node_limit, pubsub_nodes, pubsub_removed_with_user};
@@ -76,6 +78,9 @@ pub async fn run_all(storage: &Storage) {
     pubsub_affiliations(storage).await;
     upload_files_and_quota(storage).await;
     upload_concurrent_quota(storage).await;
+    muc_rooms_crud(storage).await;
+    muc_archive_tombstone(storage).await;
+    muc_room_claims(storage).await;
 }
 
 /// A host name that no other call returns, in this process or another one: the process id

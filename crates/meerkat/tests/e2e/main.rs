@@ -35,6 +35,10 @@
 //! Issue 6 (services): [`upload`] (XEP-0363 HTTP File Upload), [`pubsub_service`] (XEP-0060).
 //! [`interop_bosh`] (Strophe.js under Node.js over BOSH).
 //!
+//! Issue 6 (MUC): [`muc`] (XEP-0045 core), [`muc_admin`] (owner/admin use cases, limits),
+//! [`muc_extras`] (disco, invitations, self-ping, moderation, room archives), [`muc_cluster`]
+//! (one live copy per room in a cluster, failover).
+//!
 //! All in one test binary so the suite links once and runs in parallel.
 
 #[path = "../common/mod.rs"]
@@ -61,6 +65,10 @@ mod interop_pep;
 mod interop_sm;
 mod interop_websocket;
 mod mam;
+mod muc;
+mod muc_admin;
+mod muc_cluster;
+mod muc_extras;
 mod offline;
 mod os_limits;
 mod passthrough;

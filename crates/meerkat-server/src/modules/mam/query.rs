@@ -15,11 +15,11 @@ use meerkat_xml::{Element, Node};
 
 /// A parsed query: the storage query, the RSM cursor id to check, and `<flip-page/>`.
 #[derive(Debug, Default, PartialEq)]
-struct Parsed {
-    query: ArchiveQuery,
+pub(crate) struct Parsed {
+    pub(crate) query: ArchiveQuery,
     /// Ids the client named as bounds or cursors: each must exist (else `item-not-found`).
-    must_exist: Vec<i64>,
-    flip: bool,
+    pub(crate) must_exist: Vec<i64>,
+    pub(crate) flip: bool,
 }
 
 fn bad(text: &str) -> StanzaError {
@@ -49,7 +49,7 @@ fn single_value(field: &Element) -> Result<String, StanzaError> {
 }
 
 /// Parses the `<query/>` of a set request against the limits of `cfg`.
-fn parse(q: &Element, cfg: &meerkat_config::MamModule) -> Result<Parsed, StanzaError> {
+pub(crate) fn parse(q: &Element, cfg: &meerkat_config::MamModule) -> Result<Parsed, StanzaError> {
     let mut p = Parsed::default();
     p.query.max = cfg.default_page_size;
     let mut stray_after = None;
@@ -183,7 +183,7 @@ fn parse_rsm(
 }
 
 /// The form a client fills in (§5: form discovery).
-fn form() -> Element {
+pub(crate) fn form() -> Element {
     let field = |var: &str, kind: &str| {
         Element::new("field", ns::DATA_FORMS).with_attr("var", var).with_attr("type", kind)
     };
@@ -212,7 +212,7 @@ fn form() -> Element {
     )
 }
 
-fn parse_stored(xml: &str) -> Option<Element> {
+pub(crate) fn parse_stored(xml: &str) -> Option<Element> {
     let mut p = meerkat_xml::StreamParser::new(meerkat_xml::Limits {
         max_stanza_bytes: xml.len().saturating_add(1024),
         ..meerkat_xml::Limits::default()
