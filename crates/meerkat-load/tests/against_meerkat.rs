@@ -284,3 +284,39 @@ fn websocket_option_registers_logs_in_and_chats() {
     assert_eq!(chat["messages"]["lost"].as_u64(), Some(0), "{chat}");
     assert!(chat["messages"]["received"].as_u64().unwrap_or(0) >= 12, "{chat}");
 }
+
+/// `muc`: users fill rooms of three (the first occupant creates an instant room), and every
+/// groupchat message reaches the two other occupants.
+#[test]
+fn muc_scenario_fans_messages_out_to_every_occupant() {
+    let Some(bin) = meerkat_bin() else {
+        eprintln!("*** skipped: no meerkat binary beside {} ***", load_bin());
+        return;
+    };
+    let node = start_node(&bin);
+    run_load(node.port, &["register", "-n", "6"]);
+    let (_, muc) = run_load(
+        node.port,
+        &[
+            "muc",
+            "-n",
+            "6",
+            "--room-size",
+            "3",
+            "--msg-rate",
+            "12",
+            "--duration",
+            "3s",
+            "--grace",
+            "2s",
+        ],
+    );
+    let m = &muc["messages"];
+    assert_eq!(muc["scenario"].as_str(), Some("muc"), "{muc}");
+    assert_eq!(muc["counters"]["logins_ok"].as_u64(), Some(6), "{muc}");
+    assert!(m["sent"].as_u64().unwrap_or(0) >= 12, "{muc}");
+    // Each message has two other occupants once the rooms are full.
+    assert!(m["expected"].as_u64().unwrap_or(0) >= m["sent"].as_u64().unwrap_or(0), "{muc}");
+    assert_eq!(m["lost"].as_u64(), Some(0), "{muc}");
+    assert_eq!(m["expected"], m["received"], "{muc}");
+}
