@@ -315,8 +315,11 @@ fn muc_scenario_fans_messages_out_to_every_occupant() {
     assert_eq!(muc["scenario"].as_str(), Some("muc"), "{muc}");
     assert_eq!(muc["counters"]["logins_ok"].as_u64(), Some(6), "{muc}");
     assert!(m["sent"].as_u64().unwrap_or(0) >= 12, "{muc}");
-    // Each message has two other occupants once the rooms are full.
-    assert!(m["expected"].as_u64().unwrap_or(0) >= m["sent"].as_u64().unwrap_or(0), "{muc}");
+    // Each message has two other occupants once the rooms are full. While they fill, a sender
+    // may not have seen an occupant's presence yet that already gets its message: received can
+    // exceed expected by those, never fall short.
+    let (sent, expected) = (m["sent"].as_u64().unwrap_or(0), m["expected"].as_u64().unwrap_or(0));
+    assert!(expected >= sent, "{muc}");
+    assert!(m["received"].as_u64().unwrap_or(0) >= expected, "{muc}");
     assert_eq!(m["lost"].as_u64(), Some(0), "{muc}");
-    assert_eq!(m["expected"], m["received"], "{muc}");
 }

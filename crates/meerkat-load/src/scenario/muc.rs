@@ -5,8 +5,9 @@
 //! time-to-delivery; a sender ignores its own echo.
 //!
 //! Losses are counted against the deliveries expected: each message times the other
-//! occupants its sender saw in the room when it sent it. Rooms fill during the ramp, so run
-//! with a `--duration` well past it and read the figures of the measured hold.
+//! occupants its sender saw in the room when it sent it. While rooms fill, a sender may not
+//! yet have seen an occupant that already receives its message (received then exceeds
+//! expected); run with a `--duration` well past the ramp and read the measured hold.
 
 use super::RunCtx;
 use crate::cli::MucArgs;
