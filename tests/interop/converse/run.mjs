@@ -91,6 +91,12 @@ async function login(browser, base, jid, password, transport) {
     const q = new URLSearchParams({ jid, password, ...transport });
     await page.goto(`${base}/?${q}`);
     await page.waitForFunction(() => window.__converse?.api?.connection?.connected?.(), null, { timeout: STEP_MS });
+    // Connected through the transport asked for (Strophe's connection service URL).
+    const service = await page.evaluate(() => window.__converse.api.connection.get()?.service);
+    const want = transport.ws || transport.bosh;
+    if (service !== want) throw new Error(`${jid} connected to ${service}, not ${want}`);
+    // The client's UI is up: the contacts list rendered.
+    await page.locator('converse-roster').first().waitFor({ timeout: STEP_MS });
     return page;
 }
 

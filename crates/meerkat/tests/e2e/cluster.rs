@@ -832,3 +832,21 @@ async fn stream_resumes_on_another_node() {
     assert!(r.is("failed", SM), "{}", xml(&r));
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
 }
+
+/// Issue 6 across nodes: a WebSocket user on node 1 and a TCP user on node 2 chat both ways.
+#[tokio::test]
+async fn websocket_user_on_one_node_chats_with_a_tcp_user_on_another() {
+    let cluster = ClusterFixture::start_with(2, true).await;
+    let a = cluster.node(1).new_user("alice").await;
+    let b = cluster.node(1).new_user("bob").await;
+    let port = cluster.http_ports[0];
+    let mut alice =
+        crate::websocket::ws_login(port, &a, crate::common::Mech::Plain, "browser", false).await;
+    let mut bob = cluster.node(2).login(&b, "tcp").await;
+    bob.send(&chat(&a.full("browser"), "w1", "to the browser")).await;
+    let m = recv_body(&mut alice, "to the browser").await;
+    assert_eq!(m.attr("from"), Some(b.full("tcp").as_str()), "{}", xml(&m));
+    alice.send(&chat(&b.full("tcp"), "w2", "from the browser")).await;
+    let m = recv_body(&mut bob, "from the browser").await;
+    assert_eq!(m.attr("from"), Some(a.full("browser").as_str()), "{}", xml(&m));
+}

@@ -1,7 +1,8 @@
 //! Issue 6, a real browser: Converse.js (npm `converse.js`, the web client nobody here wrote)
 //! in headless Debian Chromium, driven by npm `playwright-core`
-//! (`tests/interop/converse/run.mjs`): two users log in over WebSocket and chat one to one
-//! through the client's UI; the script checks each browser's DOM and keeps screenshots in
+//! (`tests/interop/converse/run.mjs`): two users log in over WebSocket, chat one to one
+//! through the client's UI, join a room (XEP-0045) and talk there, and one of them logs in
+//! again over BOSH; the script checks each browser's DOM and keeps screenshots in
 //! `<target>/tmp/interop-converse/` (`failed-*.png` when a step fails).
 //!
 //! Needs `/usr/bin/chromium` (Debian package `chromium`; scripts/test installs it when run as
@@ -12,7 +13,7 @@ use crate::common::{free_port, ServerBuilder, TlsMode, DOMAIN};
 use std::time::Duration;
 
 #[tokio::test]
-async fn converse_js_in_chromium_logs_in_over_websocket_and_chats() {
+async fn converse_js_in_chromium_chats_joins_a_room_and_logs_in_over_bosh() {
     let dir = package_dir("converse");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !std::path::Path::new(&chromium).exists() {
@@ -34,6 +35,8 @@ async fn converse_js_in_chromium_logs_in_over_websocket_and_chats() {
         .args(["--ws", &format!("ws://127.0.0.1:{http}/ws-xmpp"), "--domain", DOMAIN])
         .args(["--user1", &format!("{}:{}", alice.name, alice.password)])
         .args(["--user2", &format!("{}:{}", bob.name, bob.password)])
+        .args(["--room", &format!("{}@conference.{DOMAIN}", crate::common::unique("browserroom"))])
+        .args(["--bosh", &format!("http://127.0.0.1:{http}/http-bind")])
         .arg("--shots")
         .arg(&shots)
         .env("CHROMIUM", &chromium)
@@ -45,7 +48,7 @@ async fn converse_js_in_chromium_logs_in_over_websocket_and_chats() {
         .expect("spawn node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for step in ["ok websocket-login", "ok chat-one-to-one"] {
+    for step in ["ok websocket-login", "ok chat-one-to-one", "ok groupchat", "ok bosh-login"] {
         assert!(
             out.status.success() && stdout.contains(step),
             "Converse.js: `{step}` missing ({}); screenshots in {}\nstdout: {stdout}\nstderr: {stderr}",

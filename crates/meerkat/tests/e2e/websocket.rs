@@ -55,7 +55,7 @@ fn normalise_id(m: &str) -> String {
 }
 
 /// Logs in over `ws://` with `mech`, binds `res`, sends initial presence unless `quiet`.
-async fn ws_login(port: u16, u: &User, mech: Mech, res: &str, quiet: bool) -> Client {
+pub async fn ws_login(port: u16, u: &User, mech: Mech, res: &str, quiet: bool) -> Client {
     let mut c = Client::connect_ws(port, &u.name).await;
     c.open_stream().await;
     if let Err(f) = c.auth(mech, &u.name, &u.password).await {
