@@ -8,14 +8,16 @@
 #
 # For each server and cluster size it starts the cluster (scripts/dev-cluster or
 # bench/cluster/ejabberd.sh), registers the users, then
+#   0. a first login of every user on the fresh nodes (memory per session, in -warm.json; it
+#      also fills the load tool's SCRAM key cache, see below);
 #   1. `connect`: logs every user in (--login-rate) and holds them 10 s: bytes exchanged between the
-#      cluster's processes per login (and logout);
+#      cluster's processes per login (and logout), login times;
 #   2. `chat` with --period 60s for --hold: time-to-delivery percentiles, loss, and each
 #      node's RSS and CPU (meerkat-load --server-pid for every node);
 # and stops the cluster. "Between the cluster's processes" is measured the same way for both:
 # the sum of tcpi_bytes_sent (ss -ti) over loopback connections with one end on a cluster
 # port: NATS's client port for Meerkat (every node's only peer), the Erlang distribution ports
-# of the ejabberd nodes (their full mesh). Results: DIR/<server>-<n>-{connect,chat}.json and
+# of the ejabberd nodes (their full mesh). Results: DIR/<server>-<n>-{warm,connect,chat}.json and
 # DIR/summary.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -108,15 +110,27 @@ for server in ${SERVERS//,/ }; do
         start_cluster "$server" "$n"
         pid_args=$(for p in $PIDS; do printf -- '--server-pid %s ' "$p"; done)
         "$LOAD" --server "$SRV" --cluster --quiet register -n "$users" --concurrency 50 >/dev/null
+        # Every user logs in once before the measured phases, filling the load tool's SCRAM key
+        # cache: otherwise the tool spends ~1 ms of CPU per login on PBKDF2 on the same two
+        # cores as the servers, and the login times would measure it (real clients keep their
+        # salted password too, and run on other machines).
+        keys="$OUT/$server-$n.keys"
+        rm -f "$keys"
+        # The nodes are fresh here: this pass's JSON holds the memory per session.
+        "$LOAD" --server "$SRV" --cluster --quiet --key-cache "$keys" $pid_args \
+            --json-out "$OUT/$server-$n-warm.json" \
+            connect -n "$users" --login-rate 2000 --duration 1s >/dev/null
+        sleep 5
         b0=$(cluster_bytes "$PORTS")
-        "$LOAD" --server "$SRV" --cluster --quiet $pid_args --json-out "$OUT/$server-$n-connect.json" \
+        "$LOAD" --server "$SRV" --cluster --quiet --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-connect.json" \
             connect -n "$users" --login-rate "$LOGIN_RATE" --duration 10s >/dev/null
         sleep 2
         b1=$(cluster_bytes "$PORTS")
-        "$LOAD" --server "$SRV" --cluster --quiet $pid_args --json-out "$OUT/$server-$n-chat.json" \
+        "$LOAD" --server "$SRV" --cluster --quiet --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-chat.json" \
             chat -n "$users" --login-rate "$LOGIN_RATE" --period 60s --duration "$HOLD" >/dev/null || true
         stop_cluster "$server"
         CURRENT=""
+        rm -f "$keys"
         python3 - "$OUT/$server-$n-chat.json" "$server" "$n" "$users" "$b0" "$b1" "$PORTS" "$OUT/$server-$n-connect.json" >> "$OUT/summary.tsv" <<'PY'
 import json, sys
 path, server, n, users, b0, b1, ports, connect = sys.argv[1:]

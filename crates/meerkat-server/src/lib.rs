@@ -95,10 +95,12 @@ pub async fn build_with_admin(
         listeners: Default::default(),
         sm_registry: Default::default(),
         misc: Default::default(),
+        last_activity: Default::default(),
         cluster,
         membership: Default::default(),
     });
     modules::mam::start(&server);
+    modules::last_writer::spawn(&server);
     if let Some(p) = cluster_pending {
         cluster::spawn(&server, p);
         cluster::membership::start(&server, &admin_address).await?;
@@ -198,6 +200,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if tokio::time::timeout(DRAIN_TIMEOUT, server.tasks.wait()).await.is_err() {
         tracing::warn!(what = "drain_timeout", "some connections did not close in time");
     }
+    server.last_activity.flush(server.storage.last.as_ref()).await;
     cluster::membership::stop(&server).await;
     tracing::info!(what = "node_stopped");
     Ok(())

@@ -39,6 +39,8 @@ pub struct Server {
     pub caps: crate::modules::caps::CapsState,
     /// XEP-0163 PEP (pubsub core and node cache).
     pub pep: crate::modules::pep::PepState,
+    /// Last-activity records (XEP-0012) waiting to be written in a batch.
+    pub last_activity: crate::modules::last_writer::LastWriter,
     /// In-memory state of the blocking and ad-hoc command modules.
     pub misc: crate::modules::misc_state::MiscState,
     /// Services on subdomains (MUC, pubsub, upload) by domain.

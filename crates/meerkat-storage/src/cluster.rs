@@ -43,11 +43,13 @@ pub trait ClusterStore: Send + Sync + 'static {
     /// Deletes the member row of `node` (leave or removal); true if there was one.
     async fn delete_node(&self, node: &str) -> Result<bool>;
 
-    /// Records a session bound on `node` (an existing row for the same full JID is replaced).
-    async fn add_session(&self, node: &str, jid: &str, incarnation: i64) -> Result<()>;
+    /// Records sessions bound on `node` (an existing row for the same full JID is replaced;
+    /// a JID may appear twice). One statement for the batch: a login storm costs PostgreSQL
+    /// a few transactions, not one per login.
+    async fn add_sessions(&self, node: &str, jids: &[String], incarnation: i64) -> Result<()>;
 
-    /// Deletes the row of a session that unbound; a missing row is fine.
-    async fn remove_session(&self, node: &str, jid: &str) -> Result<()>;
+    /// Deletes the rows of sessions that unbound; missing rows are fine.
+    async fn remove_sessions(&self, node: &str, jids: &[String]) -> Result<()>;
 
     /// Full JIDs of the sessions recorded for `node`, sorted.
     async fn sessions(&self, node: &str) -> Result<Vec<String>>;
@@ -100,10 +102,10 @@ impl ClusterStore for NoCluster {
     async fn delete_node(&self, _: &str) -> Result<bool> {
         Err(needs_postgres())
     }
-    async fn add_session(&self, _: &str, _: &str, _: i64) -> Result<()> {
+    async fn add_sessions(&self, _: &str, _: &[String], _: i64) -> Result<()> {
         Err(needs_postgres())
     }
-    async fn remove_session(&self, _: &str, _: &str) -> Result<()> {
+    async fn remove_sessions(&self, _: &str, _: &[String]) -> Result<()> {
         Err(needs_postgres())
     }
     async fn sessions(&self, _: &str) -> Result<Vec<String>> {

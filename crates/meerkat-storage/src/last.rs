@@ -16,6 +16,14 @@ pub struct LastActivity {
 pub trait LastStore: Send + Sync {
     /// Records a logout.
     async fn set_last(&self, host: &str, username: &str, activity: &LastActivity) -> Result<()>;
+    /// Records many logouts of distinct accounts, (host, username, activity) each; backends
+    /// write them in one statement or transaction.
+    async fn set_last_many(&self, batch: &[(String, String, LastActivity)]) -> Result<()> {
+        for (host, username, activity) in batch {
+            self.set_last(host, username, activity).await?;
+        }
+        Ok(())
+    }
     /// The last logout, `None` when never recorded.
     async fn get_last(&self, host: &str, username: &str) -> Result<Option<LastActivity>>;
 }

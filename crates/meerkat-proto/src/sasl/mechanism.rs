@@ -104,6 +104,9 @@ pub enum SaslFailure {
     InvalidMechanism,
     /// Client aborted: `aborted`.
     Aborted,
+    /// The credentials could not be read (storage unavailable or overloaded):
+    /// `temporary-auth-failure` (RFC 6120 §6.5.10), the client may try again.
+    TemporaryAuthFailure,
 }
 
 impl SaslFailure {
@@ -115,6 +118,7 @@ impl SaslFailure {
             SaslFailure::InvalidAuthzid => "invalid-authzid",
             SaslFailure::InvalidMechanism => "invalid-mechanism",
             SaslFailure::Aborted => "aborted",
+            SaslFailure::TemporaryAuthFailure => "temporary-auth-failure",
         }
     }
 }

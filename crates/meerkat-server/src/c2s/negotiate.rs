@@ -80,7 +80,7 @@ pub async fn negotiate(
                         Ok(creds) => m.credentials(creds, now()),
                         Err(e) => {
                             tracing::warn!(what = "credentials_lookup_failed", peer = %conn.peer, error = %e);
-                            return Err(Abort::Closed);
+                            m.credentials_unavailable(now());
                         }
                     }
                 }

@@ -203,9 +203,7 @@ pub(crate) async fn cleanup(
     crate::cluster::membership::on_unbind(server, me).await;
     let last =
         LastActivity { seconds: chrono::Utc::now().timestamp(), status: state.last_status.clone() };
-    if let Err(e) = server.storage.last.set_last(&me.host, &me.user, &last).await {
-        tracing::error!(what = "last_activity_write_failed", error = %e);
-    }
+    server.last_activity.record(server.storage.last.as_ref(), &me.host, &me.user, last).await;
     // Messages queued but never written (or written but not acknowledged, XEP-0198) go back
     // through the router: to another resource, or to offline storage; IQ requests bounce.
     // Nothing accepted is dropped silently.

@@ -31,6 +31,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 /// Session-row operations waiting for the writer. About 100 bytes each; beyond it the binding
 /// session waits for room.
 const WRITER_QUEUE: usize = 4096;
+/// Most session-row operations taken from the queue at once (a few statements for them all).
+const WRITER_BATCH: usize = 512;
 /// First and longest pause between two tries of a failed write.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -55,6 +57,19 @@ enum Op {
     Add(String),
     Remove(String),
     Flush(oneshot::Sender<()>),
+}
+
+impl Op {
+    fn same_kind(&self, add: bool) -> bool {
+        matches!((self, add), (Op::Add(_), true) | (Op::Remove(_), false))
+    }
+
+    fn into_jid(self) -> Option<String> {
+        match self {
+            Op::Add(jid) | Op::Remove(jid) => Some(jid),
+            Op::Flush(_) => None,
+        }
+    }
 }
 
 /// Registers this node (a failure stops the start-up: a member whose row cannot be written
@@ -183,25 +198,39 @@ async fn writer(
     incarnation: i64,
     mut rx: mpsc::Receiver<Op>,
 ) {
-    while let Some(op) = rx.recv().await {
-        let mut pause = RETRY_FIRST;
-        loop {
-            let result = match &op {
-                Op::Add(jid) => store.add_session(&node, jid, incarnation).await,
-                Op::Remove(jid) => store.remove_session(&node, jid).await,
-                Op::Flush(_) => Ok(()),
+    let mut ops = Vec::with_capacity(WRITER_BATCH);
+    while rx.recv_many(&mut ops, WRITER_BATCH).await > 0 {
+        // Consecutive operations of one kind go in one statement, and kinds keep their order:
+        // an unbind never overtakes its bind.
+        let mut queued = ops.drain(..).peekable();
+        while let Some(op) = queued.next() {
+            let (add, mut jids) = match op {
+                Op::Flush(done) => {
+                    let _ = done.send(());
+                    continue;
+                }
+                Op::Add(jid) => (true, vec![jid]),
+                Op::Remove(jid) => (false, vec![jid]),
             };
-            match result {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(what = "cluster_row_write_failed", error = %e, retry_ms = pause.as_millis() as u64);
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(RETRY_MAX);
+            while let Some(jid) = queued.next_if(|o| o.same_kind(add)).and_then(Op::into_jid) {
+                jids.push(jid);
+            }
+            let mut pause = RETRY_FIRST;
+            loop {
+                let result = if add {
+                    store.add_sessions(&node, &jids, incarnation).await
+                } else {
+                    store.remove_sessions(&node, &jids).await
+                };
+                match result {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(what = "cluster_row_write_failed", error = %e, retry_ms = pause.as_millis() as u64);
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(RETRY_MAX);
+                    }
                 }
             }
-        }
-        if let Op::Flush(done) = op {
-            let _ = done.send(());
         }
     }
 }
@@ -394,11 +423,11 @@ mod tests {
         async fn delete_node(&self, _: &str) -> Result<bool> {
             Ok(true)
         }
-        async fn add_session(&self, node: &str, jid: &str, run: i64) -> Result<()> {
-            self.call(format!("add {node} {jid} {run}"))
+        async fn add_sessions(&self, node: &str, jids: &[String], run: i64) -> Result<()> {
+            self.call(format!("add {node} {} {run}", jids.join(",")))
         }
-        async fn remove_session(&self, node: &str, jid: &str) -> Result<()> {
-            self.call(format!("remove {node} {jid}"))
+        async fn remove_sessions(&self, node: &str, jids: &[String]) -> Result<()> {
+            self.call(format!("remove {node} {}", jids.join(",")))
         }
         async fn sessions(&self, _: &str) -> Result<Vec<String>> {
             Ok(vec![])
@@ -430,5 +459,22 @@ mod tests {
         );
         drop(tx);
         task.await.expect("writer ends when its queue closes");
+    }
+
+    /// Operations queued while the writer was busy are written a few statements at a time.
+    #[tokio::test]
+    async fn writer_batches_consecutive_operations_of_one_kind() {
+        let store = Arc::new(Flaky::default());
+        let (tx, rx) = mpsc::channel(8);
+        for op in [Op::Add("x@h/1".into()), Op::Add("y@h/1".into()), Op::Remove("x@h/1".into())] {
+            tx.send(op).await.expect("send");
+        }
+        tx.send(Op::Remove("y@h/1".into())).await.expect("send");
+        drop(tx);
+        writer(store.clone(), "n1".into(), 7, rx).await;
+        assert_eq!(
+            *store.log.lock().expect("lock"),
+            vec!["add n1 x@h/1,y@h/1 7", "remove n1 x@h/1,y@h/1"]
+        );
     }
 }

@@ -49,7 +49,12 @@ pub async fn account(
     if server.sessions.resources(&me).iter().any(|e| e.presence.is_some()) {
         return Some(iq::result(req, Some(query(0, ""))));
     }
-    match server.storage.last.get_last(domain, node).await {
+    let pending = server.last_activity.pending(domain, node);
+    let stored = match pending {
+        Some(last) => Ok(Some(last)),
+        None => server.storage.last.get_last(domain, node).await,
+    };
+    match stored {
         Ok(Some(last)) => {
             let now = chrono::Utc::now().timestamp();
             let secs = now.saturating_sub(last.seconds).max(0) as u64;

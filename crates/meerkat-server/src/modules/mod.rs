@@ -16,6 +16,7 @@ pub mod csi;
 pub mod disco;
 pub mod iq;
 pub mod last;
+pub mod last_writer;
 pub mod mam;
 pub mod misc_state;
 pub mod offline;

@@ -88,28 +88,30 @@ impl ClusterStore for PgStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn add_session(&self, node: &str, jid: &str, incarnation: i64) -> Result<()> {
+    async fn add_sessions(&self, node: &str, jids: &[String], incarnation: i64) -> Result<()> {
+        // DISTINCT: one statement may not update the same row twice (ON CONFLICT).
         sqlx::query(
-            "INSERT INTO cluster_sessions (node, jid, incarnation) VALUES ($1, $2, $3) \
+            "INSERT INTO cluster_sessions (node, jid, incarnation) \
+             SELECT DISTINCT $1, j, $3::bigint FROM UNNEST($2::text[]) AS j \
              ON CONFLICT (node, jid) DO UPDATE SET incarnation = excluded.incarnation, \
                  bound_at = now()",
         )
         .bind(node)
-        .bind(jid)
+        .bind(jids)
         .bind(incarnation)
         .execute(&self.pool)
         .await
-        .map_err(self.backend("add_session"))?;
+        .map_err(self.backend("add_sessions"))?;
         Ok(())
     }
 
-    async fn remove_session(&self, node: &str, jid: &str) -> Result<()> {
-        sqlx::query("DELETE FROM cluster_sessions WHERE node = $1 AND jid = $2")
+    async fn remove_sessions(&self, node: &str, jids: &[String]) -> Result<()> {
+        sqlx::query("DELETE FROM cluster_sessions WHERE node = $1 AND jid = ANY($2::text[])")
             .bind(node)
-            .bind(jid)
+            .bind(jids)
             .execute(&self.pool)
             .await
-            .map_err(self.backend("remove_session"))?;
+            .map_err(self.backend("remove_sessions"))?;
         Ok(())
     }
 

@@ -22,6 +22,27 @@ impl LastStore for SqliteStore {
         Ok(())
     }
 
+    async fn set_last_many(&self, batch: &[(String, String, LastActivity)]) -> Result<()> {
+        let op = "set_last_many";
+        // One transaction: one commit (and fsync) for the batch instead of one per logout.
+        let mut tx = self.begin_write(op).await?;
+        for (host, username, activity) in batch {
+            sqlx::query(
+                "INSERT INTO last_activity (host, username, seconds, status) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (host, username) DO UPDATE SET \
+                     seconds = excluded.seconds, status = excluded.status",
+            )
+            .bind(host)
+            .bind(username)
+            .bind(activity.seconds)
+            .bind(&activity.status)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend(op))?;
+        }
+        tx.commit().await.map_err(backend(op))
+    }
+
     async fn get_last(&self, host: &str, username: &str) -> Result<Option<LastActivity>> {
         let row = sqlx::query(
             "SELECT seconds, status FROM last_activity WHERE host = ? AND username = ?",

@@ -296,5 +296,5 @@ async fn cluster_store_needs_postgres() {
     let e = storage.cluster.register_node("n", "127.0.0.1:1", 1).await.expect_err("refused");
     assert!(e.to_string().contains("cluster needs PostgreSQL"), "{e}");
     assert!(storage.cluster.nodes().await.is_err());
-    assert!(storage.cluster.add_session("n", "a@h/r", 1).await.is_err());
+    assert!(storage.cluster.add_sessions("n", &["a@h/r".into()], 1).await.is_err());
 }

@@ -42,13 +42,16 @@ pub async fn cluster_nodes_and_sessions(storage: &Storage) {
         (2, None, "127.0.0.2:5281")
     );
 
-    c.add_session(&a, "alice@h/phone", 2).await.expect("add");
-    c.add_session(&a, "bob@h/pc", 2).await.expect("add");
-    c.add_session(&a, "bob@h/pc", 2).await.expect("add twice replaces");
-    c.add_session(&b, "carol@h/x", 1).await.expect("add on b");
+    c.add_sessions(&a, &["alice@h/phone".into()], 2).await.expect("add");
+    c.add_sessions(&a, &["bob@h/pc".into()], 2).await.expect("add");
+    c.add_sessions(&a, &["bob@h/pc".into()], 2).await.expect("add twice replaces");
+    let twice = ["dave@h/1".to_string(), "erin@h/1".into(), "dave@h/1".into()];
+    c.add_sessions(&a, &twice, 2).await.expect("a JID twice in one batch");
+    c.remove_sessions(&a, &twice[..2]).await.expect("remove a batch");
+    c.add_sessions(&b, &["carol@h/x".into()], 1).await.expect("add on b");
     assert_eq!(c.sessions(&a).await.expect("sessions"), vec!["alice@h/phone", "bob@h/pc"]);
-    c.remove_session(&a, "alice@h/phone").await.expect("remove");
-    c.remove_session(&a, "nobody@h/x").await.expect("removing a missing row is fine");
+    c.remove_sessions(&a, &["alice@h/phone".into()]).await.expect("remove");
+    c.remove_sessions(&a, &["nobody@h/x".into()]).await.expect("removing a missing row is fine");
     assert_eq!(c.sessions(&a).await.expect("sessions"), vec!["bob@h/pc"]);
     assert_eq!(c.sessions(&b).await.expect("sessions"), vec!["carol@h/x"]);
 
@@ -69,8 +72,8 @@ pub async fn cluster_claims(storage: &Storage) {
     let c = &storage.cluster;
     let n = super::unique_host("n");
     c.register_node(&n, "127.0.0.2:1", 10).await.expect("register");
-    c.add_session(&n, "old@h/1", 9).await.expect("add");
-    c.add_session(&n, "new@h/1", 10).await.expect("add");
+    c.add_sessions(&n, &["old@h/1".into()], 9).await.expect("add");
+    c.add_sessions(&n, &["new@h/1".into()], 10).await.expect("add");
     // The restarted node (run 10) takes what its run 9 left, and stays running.
     let own = c.claim_sessions(&n, Incarnations::AllBut(10)).await.expect("claim");
     assert_eq!(own, Some(vec!["old@h/1".to_string()]));
@@ -93,9 +96,9 @@ pub async fn cluster_one_claimer(storage: &Storage) {
     let mut expected = Vec::new();
     for i in 0..50 {
         let jid = format!("u{i:02}@h/r");
-        c.add_session(&n, &jid, 5).await.expect("add");
         expected.push(jid);
     }
+    c.add_sessions(&n, &expected, 5).await.expect("add");
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let c = c.clone();

@@ -29,4 +29,17 @@ pub async fn last_activity(storage: &Storage) {
     assert_eq!(last.get_last(&other_host, "alice").await.expect("other host"), None);
     last.set_last(&other_host, "alice", &first).await.expect("set other host");
     assert_eq!(last.get_last(&host, "alice").await.expect("unchanged"), Some(second));
+
+    // A batch inserts new rows and overwrites existing ones.
+    let third = LastActivity { seconds: 1_700_000_200, status: "batch".to_owned() };
+    let batch: Vec<_> = ["alice", "dave", "erin"]
+        .iter()
+        .map(|u| (host.clone(), u.to_string(), third.clone()))
+        .collect();
+    last.set_last_many(&batch).await.expect("set many");
+    last.set_last_many(&[]).await.expect("an empty batch");
+    for user in ["alice", "dave", "erin"] {
+        assert_eq!(last.get_last(&host, user).await.expect("get"), Some(third.clone()));
+    }
+    assert_eq!(last.get_last(&other_host, "dave").await.expect("other host"), None);
 }

@@ -423,6 +423,20 @@ impl Negotiation {
         }
     }
 
+    /// Answer to [`Action::LookupCredentials`] when storage could not answer: the exchange
+    /// ends with `temporary-auth-failure` and the stream stays open for another attempt. Not
+    /// counted against the peer's failed logins: no password was checked.
+    pub fn credentials_unavailable(&mut self, now: Instant) {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Sasl(mut sasl) if matches!(sasl.wait, SaslWait::Credentials) => {
+                self.last_input = now;
+                sasl.password_checked = false;
+                self.sasl_step(sasl, SaslStep::Failure(SaslFailure::TemporaryAuthFailure));
+            }
+            other => self.state = other,
+        }
+    }
+
     /// Answer to [`Action::CheckPassword`]; may take milliseconds of CPU (PBKDF2), so call it
     /// where blocking is allowed.
     pub fn check_password(&mut self) {

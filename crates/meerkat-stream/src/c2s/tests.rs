@@ -643,6 +643,31 @@ fn input_while_a_question_is_open_is_an_internal_error() {
 }
 
 #[test]
+fn storage_failure_is_a_temporary_auth_failure_and_the_client_may_retry() {
+    let mut h = Harness::plain().opened();
+    h.auto = false;
+    h.client(&auth("PLAIN", b"\0user\0pencil"));
+    assert_eq!(h.log.last(), Some(&Action::CheckLoginThrottle));
+    h.asked = false;
+    h.m.login_throttle(true, h.now);
+    h.drain();
+    assert!(matches!(h.log.last(), Some(Action::LookupCredentials { .. })));
+    h.asked = false;
+    h.m.credentials_unavailable(h.now);
+    h.drain();
+    assert_eq!(h.take(), sasl_failure_xml("temporary-auth-failure"));
+    assert!(h.logged(|a| *a
+        == Action::LoginFailed {
+            mechanism: Mechanism::Plain,
+            condition: "temporary-auth-failure",
+            password_checked: false
+        }));
+    h.auto = true;
+    h.client(&auth("PLAIN", b"\0user\0pencil"));
+    assert_eq!(h.take(), "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+}
+
+#[test]
 fn answers_nobody_asked_for_are_ignored() {
     let mut h = Harness::plain().opened();
     h.m.credentials(None, h.now);
