@@ -5,6 +5,7 @@
 #
 #   bench/cluster/scaling.sh [--servers meerkat,ejabberd] [--nodes 2,4,8,16,32]
 #                            [--per-node 1000] [--hold 60s] [--login-rate 500] [--out DIR]
+#                            [--no-connect]
 #
 # For each server and cluster size it starts the cluster (scripts/dev-cluster or
 # bench/cluster/ejabberd.sh), registers the users, then
@@ -12,6 +13,7 @@
 #      also fills the load tool's SCRAM key cache, see below);
 #   1. `connect`: logs every user in (--login-rate) and holds them 10 s: bytes exchanged between the
 #      cluster's processes per login (and logout), login times;
+#      (skipped with --no-connect, e.g. for the capacity run of 8 x 17,500 users);
 #   2. `chat` with --period 60s for --hold: time-to-delivery percentiles, loss, and each
 #      node's RSS and CPU (meerkat-load --server-pid for every node);
 # and stops the cluster. "Between the cluster's processes" is measured the same way for both:
@@ -28,6 +30,7 @@ NODES=2,4,8,16,32
 PER_NODE=1000
 HOLD=60s
 LOGIN_RATE=500
+CONNECT=1
 OUT="bench/results/$(date -u +%Y-%m-%d)-scaling"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
         --hold) HOLD=$2; shift 2 ;;
         --login-rate) LOGIN_RATE=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
+        --no-connect) CONNECT=0; shift ;;
         *) sed -n '2,20p' "$0" >&2; exit 2 ;;
     esac
 done
@@ -101,7 +105,7 @@ stop_cluster() {
 
 CURRENT=""
 trap '[ -n "$CURRENT" ] && stop_cluster "$CURRENT"; scripts/dev-services stop >/dev/null 2>&1 || true' EXIT
-printf 'server\tnodes\tsessions\tbytes_per_login\tlogin_p99_ms\tp50_ms\tp99_ms\tlost\trss_kib_per_node\tcpu_us_per_msg\n' > "$OUT/summary.tsv"
+printf 'server\tnodes\tsessions\tbytes_per_login\tlogin_p99_ms\tchat_login_p99_ms\tp50_ms\tp99_ms\tlost\trss_kib_per_node\tkib_per_session\tcpu_us_per_msg\n' > "$OUT/summary.tsv"
 for server in ${SERVERS//,/ }; do
     for n in ${NODES//,/ }; do
         users=$((n * PER_NODE))
@@ -122,9 +126,11 @@ for server in ${SERVERS//,/ }; do
             connect -n "$users" --login-rate 2000 --duration 1s >/dev/null
         sleep 5
         b0=$(cluster_bytes "$PORTS")
-        "$LOAD" --server "$SRV" --cluster --quiet --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-connect.json" \
-            connect -n "$users" --login-rate "$LOGIN_RATE" --duration 10s >/dev/null
-        sleep 2
+        if [ "$CONNECT" = 1 ]; then
+            "$LOAD" --server "$SRV" --cluster --quiet --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-connect.json" \
+                connect -n "$users" --login-rate "$LOGIN_RATE" --duration 10s >/dev/null
+            sleep 2
+        fi
         b1=$(cluster_bytes "$PORTS")
         "$LOAD" --server "$SRV" --cluster --quiet --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-chat.json" \
             chat -n "$users" --login-rate "$LOGIN_RATE" --period 60s --duration "$HOLD" >/dev/null || true
@@ -134,15 +140,22 @@ for server in ${SERVERS//,/ }; do
         python3 - "$OUT/$server-$n-chat.json" "$server" "$n" "$users" "$b0" "$b1" "$PORTS" "$OUT/$server-$n-connect.json" >> "$OUT/summary.tsv" <<'PY'
 import json, sys
 path, server, n, users, b0, b1, ports, connect = sys.argv[1:]
-d = json.load(open(path))
-login_p99 = (json.load(open(connect)).get("login_latency") or {}).get("p99_ms", "")
+def load(p):
+    try:
+        return json.load(open(p))
+    except OSError:
+        return {}
+d = load(path)
+login_p99 = (load(connect).get("login_latency") or {}).get("p99_ms", "")
+chat_login_p99 = (d.get("login_latency") or {}).get("p99_ms", "")
+warm = load(path.replace("-chat.json", "-warm.json")).get("server_usage") or {}
 lat = d.get("latency") or {}
 c = d.get("counters") or {}
 u = d.get("server_usage") or {}
 lost = max(c.get("sent", 0) - c.get("received", 0), 0)
 rss = u.get("rss_after_login_kib") or 0
 per_login = (int(b1) - int(b0)) / max(int(users), 1)
-print(f"{server}\t{n}\t{users}\t{per_login:.0f}\t{login_p99}\t{lat.get('p50_ms', '')}\t{lat.get('p99_ms', '')}\t{lost}\t{int(rss) // max(int(n), 1)}\t{u.get('cpu_us_per_msg', '')}")
+print(f"{server}\t{n}\t{users}\t{per_login:.0f}\t{login_p99}\t{chat_login_p99}\t{lat.get('p50_ms', '')}\t{lat.get('p99_ms', '')}\t{lost}\t{int(rss) // max(int(n), 1)}\t{warm.get('kib_per_session', '')}\t{u.get('cpu_us_per_msg', '')}")
 PY
         tail -n 1 "$OUT/summary.tsv" >&2
     done
