@@ -45,14 +45,18 @@ pub fn new_sid(server: &crate::server::ServerRef) -> String {
     }
 }
 
-/// The tag of the node holding `sid`, when that is another node of this cluster.
-fn holder<'a>(server: &crate::server::ServerRef, sid: &'a str) -> Option<&'a str> {
-    let c = server.cluster()?;
+/// The node tag a cluster member's sid ends with.
+fn tag_of(sid: &str) -> Option<&str> {
     if sid.len() != RANDOM_LEN + TAG_LEN || !sid.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let tag = sid.get(RANDOM_LEN..)?;
-    (tag != c.node_tag()).then_some(tag)
+    sid.get(RANDOM_LEN..)
+}
+
+/// The tag of the node holding `sid`, when that is another node of this cluster.
+fn holder<'a>(server: &crate::server::ServerRef, sid: &'a str) -> Option<&'a str> {
+    let own = server.cluster()?.node_tag();
+    tag_of(sid).filter(|t| *t != own)
 }
 
 /// The BOSH endpoints of this node (one per HTTP listener serving BOSH). Weak: the endpoints
@@ -152,9 +156,24 @@ pub async fn answer(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn sid_lengths_are_the_plain_sid_plus_a_tag() {
-        assert_eq!(super::super::registry::new_sid().len(), super::RANDOM_LEN);
-        assert_eq!(meerkat_cluster::subjects::node_tag("node1").len(), super::TAG_LEN);
+    fn a_cluster_sid_is_a_plain_sid_then_a_node_tag() {
+        let plain = super::super::registry::new_sid();
+        let tag = meerkat_cluster::subjects::node_tag("node1");
+        assert_eq!(tag_of(&format!("{plain}{tag}")), Some(tag.as_str()));
+        // Standalone sids, and anything else a client may send, name no node.
+        assert_eq!(tag_of(&plain), None);
+        for bad in [
+            format!("{plain}{}", &tag[1..]),
+            format!("{plain}{tag}0"),
+            format!("{plain}zzzzzzzz"),
+            format!("{}-{tag}", &plain[1..]),
+            format!("{}é{tag}", &plain[2..]),
+            String::new(),
+        ] {
+            assert_eq!(tag_of(&bad), None, "{bad}");
+        }
     }
 }
