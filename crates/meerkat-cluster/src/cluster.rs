@@ -38,17 +38,21 @@ pub enum Delivery {
     },
 }
 
-/// Where the answer to a [`Inbound::Resume`] goes. Two are never equal (each is one request).
+/// Where the answer to a request from another node goes. Two are never equal (each is one
+/// request).
 #[derive(Debug)]
-pub struct ResumeReply(pub oneshot::Sender<Bytes>);
+pub struct Reply<T>(pub oneshot::Sender<T>);
 
-impl PartialEq for ResumeReply {
+impl<T> PartialEq for Reply<T> {
     fn eq(&self, _: &Self) -> bool {
         false
     }
 }
 
-impl Eq for ResumeReply {}
+impl<T> Eq for Reply<T> {}
+
+/// Where the answer to a [`Inbound::Resume`] goes.
+pub type ResumeReply = Reply<Bytes>;
 
 /// What became of a BOSH request forwarded with [`Cluster::forward_bosh`]; also what the
 /// server answers to an [`Inbound::Bosh`].
@@ -63,17 +67,8 @@ pub enum BoshOutcome {
     Busy,
 }
 
-/// Where the answer to an [`Inbound::Bosh`] goes. Two are never equal (each is one request).
-#[derive(Debug)]
-pub struct BoshReply(pub oneshot::Sender<BoshOutcome>);
-
-impl PartialEq for BoshReply {
-    fn eq(&self, _: &Self) -> bool {
-        false
-    }
-}
-
-impl Eq for BoshReply {}
+/// Where the answer to an [`Inbound::Bosh`] goes.
+pub type BoshReply = Reply<BoshOutcome>;
 
 /// How much longer than the holder's longest hold a forwarding node waits for the answer:
 /// the time for the answer to travel back.
@@ -735,7 +730,7 @@ impl Shared {
                 }
                 let Some(reply_to) = msg.reply else { return };
                 let (tx, rx) = oneshot::channel();
-                let item = Inbound::Resume { from_node, account, previd, reply: ResumeReply(tx) };
+                let item = Inbound::Resume { from_node, account, previd, reply: Reply(tx) };
                 if self.inbound.try_send(item).is_err() {
                     Stats::inc(&self.stats.inbound_overflow);
                     return;
@@ -797,7 +792,7 @@ impl Shared {
                     wait,
                     truncated,
                     body,
-                    reply: BoshReply(tx),
+                    reply: Reply(tx),
                 };
                 match self.inbound.try_send(item) {
                     Ok(()) => Some(permit),

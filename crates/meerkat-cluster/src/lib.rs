@@ -30,7 +30,7 @@ mod siphash;
 pub mod subjects;
 
 pub use cluster::{
-    reconnect_backoff, BoshOutcome, BoshReply, Cluster, ClusterError, Delivery, Inbound,
+    reconnect_backoff, BoshOutcome, BoshReply, Cluster, ClusterError, Delivery, Inbound, Reply,
     ResumeReply, Stats, BOSH_MARGIN, MAX_BOSH_FORWARDED, RESUME_WAIT,
 };
 pub use envelope::{AccountState, Availability, BoshStatus, Envelope, Keys, Limits, ResourceState};
