@@ -624,6 +624,34 @@ mod tests {
     }
 
     #[test]
+    fn bosh_wire_format_is_fixed() {
+        let (k, l) = (keys(), Limits::default());
+        let signed = |body| {
+            let wire = Envelope { sender: "n".into(), body }.encode(&k, &l).unwrap();
+            wire[..wire.len() - TAG_LEN].to_vec()
+        };
+        assert_eq!(
+            signed(Body::BoshRequest {
+                sid: "s".into(),
+                wait_ms: 60_000,
+                truncated: true,
+                body: Bytes::from_static(b"<b/>"),
+            }),
+            b"\x01\x0a\x00\x01n\x00\x01s\x00\x00\xea\x60\x01\x00\x00\x00\x04<b/>"
+        );
+        assert_eq!(
+            signed(Body::BoshAnswer { status: BoshStatus::Busy, body: Bytes::new() }),
+            b"\x01\x0b\x00\x01n\x02\x00\x00\x00\x00"
+        );
+        for seed in [
+            &include_bytes!("../fuzz/seeds/envelope/bosh_request")[..],
+            &include_bytes!("../fuzz/seeds/envelope/bosh_answer")[..],
+        ] {
+            assert!(Envelope::parse(seed, &l).is_ok());
+        }
+    }
+
+    #[test]
     fn wrong_secret_and_any_flipped_bit_are_rejected() {
         let (k, l) = (keys(), Limits::default());
         let other = Keys::derive(b"another secret entirely");
