@@ -1,7 +1,7 @@
 //! Issue 6: BOSH sessions reachable from every node of a cluster (docs/bosh.md, "Clusters").
 //! Three `meerkat` nodes on one PostgreSQL database and one `nats-server`; a BOSH client sends
 //! its requests to nodes that do not hold its session, which forward them to the one that
-//! does (the sid names it).
+//! does (the sid names it). Also: sids no node holds, a dead holder, a stopping forwarder.
 
 use crate::common::bosh::{exchange, post, spawn_post, Bosh, HttpResponse, NS_HTTPBIND};
 use crate::common::client::xml;
@@ -235,4 +235,44 @@ async fn sids_of_other_nodes_that_do_not_hold_them_get_item_not_found() {
     )
     .await;
     d.sync().await;
+}
+
+/// The node a request went through stops while the holder holds it: the client gets HTTP 503
+/// (not a terminal condition), repeats the rid through another node, and that repeat gets
+/// what the holder had for it: nothing is lost with the forwarding node.
+#[tokio::test]
+async fn a_forwarding_node_that_stops_answers_503_and_the_repeat_gets_the_answer() {
+    let cluster = ClusterFixture::start_with(3, true).await;
+    let http = cluster.http_ports.clone();
+    let alice = cluster.node(1).new_user("alice").await;
+    let bob = cluster.node(1).new_user("bob").await;
+    let mut a = Bosh::create(http[0], 30, 1).await;
+    a.login(&alice, "web").await;
+    let mut b = cluster.node(3).login(&bob, "tcp").await;
+
+    let poll = held_poll(&cluster, &mut a, http[1]).await;
+    cluster.node(2).ctl(&["stop"]).await.assert_ok();
+    let r = tokio::time::timeout(Duration::from_secs(10), poll)
+        .await
+        .expect("the forwarded request answered at the stop")
+        .expect("poll task");
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+
+    let seen = cluster.metric(1, "meerkat_bosh_forwarded_in_total").await;
+    let repeat = spawn_post(http[2], a.body_with_rid(a.rid, "", ""));
+    wait_metric(&cluster, 1, "meerkat_bosh_forwarded_in_total", |v| v > seen).await;
+    b.send(&format!(
+        "<message to='{}' type='chat' id='r1'><body>after the stop</body></message>",
+        alice.full("web")
+    ))
+    .await;
+    let r = repeat.await.expect("repeat task");
+    let el = r.element();
+    let m = el
+        .children()
+        .find(|e| e.name == "message")
+        .unwrap_or_else(|| panic!("no message: {}", r.body));
+    assert_eq!(body_text(m).as_deref(), Some("after the stop"), "{}", r.body);
+    assert_eq!(m.attr("from"), Some(bob.full("tcp").as_str()), "{}", r.body);
 }

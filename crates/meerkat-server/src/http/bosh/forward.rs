@@ -113,7 +113,11 @@ pub(super) async fn to_holder(
             xml(terminate(Some(Condition::ItemNotFound)))
         }
         // Not a terminal condition: the session lives on, the client may repeat the request.
-        BoshOutcome::Busy => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        BoshOutcome::Busy => {
+            let mut r = StatusCode::SERVICE_UNAVAILABLE.into_response();
+            super::cors(r.headers_mut());
+            r
+        }
     })
 }
 
