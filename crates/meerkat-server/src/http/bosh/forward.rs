@@ -121,8 +121,8 @@ pub(super) async fn to_holder(
     })
 }
 
-/// Holder: processes a request another node forwarded, exactly as [`super::request`] does with
-/// one that arrives here, holding it at most `wait`.
+/// Holder: processes a request another node forwarded exactly as one that arrives here,
+/// holding it at most `wait`.
 pub async fn answer(
     server: &crate::server::ServerRef,
     sid: &str,
