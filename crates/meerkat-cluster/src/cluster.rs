@@ -774,7 +774,9 @@ impl Shared {
     }
 
     /// A BOSH request for a session of this node: handed to the server, whose answer is sent
-    /// back from a task of its own (the request may be held for `wait`).
+    /// back from a task of its own (the request may be held for `wait`). At most
+    /// [`MAX_BOSH_FORWARDED`] such tasks at once: beyond, or with the inbound queue full, the
+    /// answer is Busy, at once.
     async fn on_bosh_message(&self, msg: Message) {
         let Some(env) = self.open(&msg.payload) else { return };
         let Some(reply_to) = msg.reply else { return };
@@ -784,53 +786,34 @@ impl Shared {
         };
         let wait = Duration::from_millis(u64::from(wait_ms));
         let (tx, rx) = oneshot::channel();
-        let admitted = match self.bosh_slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let item = Inbound::Bosh {
-                    from_node: env.sender,
-                    sid,
-                    wait,
-                    truncated,
-                    body,
-                    reply: Reply(tx),
-                };
-                match self.inbound.try_send(item) {
-                    Ok(()) => Some(permit),
-                    Err(_) => {
-                        Stats::inc(&self.stats.inbound_overflow);
-                        None
-                    }
-                }
-            }
-            Err(_) => None,
+        let item =
+            Inbound::Bosh { from_node: env.sender, sid, wait, truncated, body, reply: Reply(tx) };
+        let Ok(permit) = self.bosh_slots.clone().try_acquire_owned() else {
+            return self.clone_for_reply().answer_bosh(reply_to, BoshOutcome::Busy).await;
         };
-        let (client, keys, limits, node) =
-            (self.client.clone(), self.keys.clone(), self.limits, self.node.clone());
+        if self.inbound.try_send(item).is_err() {
+            Stats::inc(&self.stats.inbound_overflow);
+            return self.clone_for_reply().answer_bosh(reply_to, BoshOutcome::Busy).await;
+        }
+        let replier = self.clone_for_reply();
         tokio::spawn(async move {
-            let outcome = match admitted {
-                Some(_permit) => {
-                    match tokio::time::timeout(wait.saturating_add(BOSH_MARGIN), rx).await {
-                        Ok(Ok(o)) => o,
-                        _ => BoshOutcome::Unknown,
-                    }
-                }
-                None => BoshOutcome::Busy,
+            let outcome = match tokio::time::timeout(wait.saturating_add(BOSH_MARGIN), rx).await {
+                Ok(Ok(o)) => o,
+                _ => BoshOutcome::Unknown,
             };
-            let (status, body) = match outcome {
-                BoshOutcome::Answered(b) => (BoshStatus::Answered, b),
-                BoshOutcome::Unknown => (BoshStatus::Unknown, Bytes::new()),
-                BoshOutcome::Busy => (BoshStatus::Busy, Bytes::new()),
-            };
-            let env = Envelope { sender: node, body: Body::BoshAnswer { status, body } };
-            match env.encode(&keys, &limits) {
-                Ok(p) => {
-                    if let Err(e) = client.publish(reply_to, p).await {
-                        tracing::debug!("cluster: BOSH answer not sent: {e}");
-                    }
-                }
-                Err(_) => tracing::warn!("cluster: BOSH answer exceeds the envelope limits"),
-            }
+            replier.answer_bosh(reply_to, outcome).await;
+            drop(permit);
         });
+    }
+
+    /// What a task answering another node needs of this one.
+    fn clone_for_reply(&self) -> Replier {
+        Replier {
+            client: self.client.clone(),
+            keys: self.keys.clone(),
+            limits: self.limits,
+            node: self.node.clone(),
+        }
     }
 
     fn on_heartbeat_message(&self, msg: Message) {
@@ -853,6 +836,33 @@ impl Shared {
             }
         };
         self.emit(events);
+    }
+}
+
+/// The part of [`Shared`] a task answering another node's request holds.
+struct Replier {
+    client: Client,
+    keys: Keys,
+    limits: Limits,
+    node: String,
+}
+
+impl Replier {
+    async fn answer_bosh(self, reply_to: async_nats::Subject, outcome: BoshOutcome) {
+        let (status, body) = match outcome {
+            BoshOutcome::Answered(b) => (BoshStatus::Answered, b),
+            BoshOutcome::Unknown => (BoshStatus::Unknown, Bytes::new()),
+            BoshOutcome::Busy => (BoshStatus::Busy, Bytes::new()),
+        };
+        let env = Envelope { sender: self.node, body: Body::BoshAnswer { status, body } };
+        match env.encode(&self.keys, &self.limits) {
+            Ok(p) => {
+                if let Err(e) = self.client.publish(reply_to, p).await {
+                    tracing::debug!("cluster: BOSH answer not sent: {e}");
+                }
+            }
+            Err(_) => tracing::warn!("cluster: BOSH answer exceeds the envelope limits"),
+        }
     }
 }
 
