@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_nats::{Client, ConnectOptions, Event, Message, RequestErrorKind, ServerAddr};
 use bytes::Bytes;
 use futures_util::stream::{SelectAll, Stream, StreamExt};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::envelope::{AccountState, AckStatus, Body, Envelope, Keys, Limits};
+use crate::envelope::{AccountState, AckStatus, Body, BoshStatus, Envelope, Keys, Limits};
 use crate::member::{Member, MemberEvent, MemberTable};
 use crate::settings::Settings;
-use crate::subjects::{normalise_bare, Subjects};
+use crate::subjects::{node_tag, normalise_bare, Subjects};
 
 /// What became of a stanza sent with [`Cluster::send_stanza`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,17 +38,44 @@ pub enum Delivery {
     },
 }
 
-/// Where the answer to a [`Inbound::Resume`] goes. Two are never equal (each is one request).
+/// Where the answer to a request from another node goes. Two are never equal (each is one
+/// request).
 #[derive(Debug)]
-pub struct ResumeReply(pub oneshot::Sender<Bytes>);
+pub struct Reply<T>(pub oneshot::Sender<T>);
 
-impl PartialEq for ResumeReply {
+impl<T> PartialEq for Reply<T> {
     fn eq(&self, _: &Self) -> bool {
         false
     }
 }
 
-impl Eq for ResumeReply {}
+impl<T> Eq for Reply<T> {}
+
+/// Where the answer to a [`Inbound::Resume`] goes.
+pub type ResumeReply = Reply<Bytes>;
+
+/// What became of a BOSH request forwarded with [`Cluster::forward_bosh`]; also what the
+/// server answers to an [`Inbound::Bosh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoshOutcome {
+    /// The holding node's answer: the `<body/>` of the HTTP response.
+    Answered(Bytes),
+    /// No session with that sid there, or no answer at all (the node is gone, NATS is down,
+    /// or the answer did not come in time).
+    Unknown,
+    /// The node is serving as many forwarded requests as it takes: try again.
+    Busy,
+}
+
+/// Where the answer to an [`Inbound::Bosh`] goes.
+pub type BoshReply = Reply<BoshOutcome>;
+
+/// How much longer than the holder's longest hold a forwarding node waits for the answer:
+/// the time for the answer to travel back.
+pub const BOSH_MARGIN: Duration = Duration::from_secs(5);
+
+/// Most forwarded BOSH requests a node serves at once; more are answered Busy.
+pub const MAX_BOSH_FORWARDED: usize = 4096;
 
 /// A verified envelope from another node, for the server to act on.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,6 +126,23 @@ pub enum Inbound {
         previd: String,
         /// Where the answer goes.
         reply: ResumeReply,
+    },
+    /// An HTTP request of a BOSH session, forwarded by the node it reached because the sid
+    /// names this node: process it as if it had arrived here and send the answer through
+    /// `reply` within `wait` (dropping `reply` answers Unknown).
+    Bosh {
+        /// Sending node.
+        from_node: String,
+        /// The session id.
+        sid: String,
+        /// Longest the sender waits for a held request's answer.
+        wait: Duration,
+        /// The body was over the sender's size limit: `body` is its first part only.
+        truncated: bool,
+        /// The request body.
+        body: Bytes,
+        /// Where the answer goes.
+        reply: BoshReply,
     },
 }
 
@@ -171,6 +215,8 @@ struct Shared {
     keys: Keys,
     limits: Limits,
     node: String,
+    /// [`node_tag`] of `node`.
+    tag: String,
     admin_address: String,
     started_at: u64,
     request_timeout: Duration,
@@ -180,6 +226,8 @@ struct Shared {
     inbound: mpsc::Sender<Inbound>,
     streams: mpsc::UnboundedSender<MsgStream>,
     stats: Arc<Stats>,
+    /// Permits for the forwarded BOSH requests being served.
+    bosh_slots: Arc<Semaphore>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -287,6 +335,11 @@ impl Cluster {
             .subscribe(subjects.heartbeat())
             .await
             .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+        let tag = node_tag(&settings.node_name);
+        let bosh_sub = client
+            .subscribe(subjects.bosh(&tag))
+            .await
+            .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
         let (inbound_tx, inbound_rx) = mpsc::channel(settings.inbound_capacity);
         let (streams_tx, streams_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(256);
@@ -296,6 +349,7 @@ impl Cluster {
             keys,
             limits: settings.limits,
             node: settings.node_name.clone(),
+            tag,
             admin_address: settings.admin_address.clone(),
             started_at: now_ms(),
             request_timeout: settings.request_timeout,
@@ -309,14 +363,16 @@ impl Cluster {
             inbound: inbound_tx,
             streams: streams_tx,
             stats,
+            bosh_slots: Arc::new(Semaphore::new(MAX_BOSH_FORWARDED)),
         });
         // Owned by the handle: aborted when the last clone is dropped.
         let tasks = vec![
             tokio::spawn(dispatch(shared.clone(), streams_rx)),
             tokio::spawn(heartbeats_in(shared.clone(), hb_sub)),
             tokio::spawn(heartbeats_out(shared.clone(), settings.heartbeat)),
+            tokio::spawn(bosh_in(shared.clone(), bosh_sub)),
         ];
-        debug_assert!(tasks.len() == HEARTBEAT_TASK + 1);
+        debug_assert!(tasks.len() > HEARTBEAT_TASK);
         tracing::info!(
             node = %settings.node_name,
             cluster = %settings.cluster_name,
@@ -333,6 +389,11 @@ impl Cluster {
     /// This node's name.
     pub fn node_name(&self) -> &str {
         &self.shared().node
+    }
+
+    /// This node's tag ([`node_tag`]): the suffix of the ids it hands out.
+    pub fn node_tag(&self) -> &str {
+        &self.shared().tag
     }
 
     /// Start time of this run (ms since the epoch), as its heartbeats announce it: other
@@ -465,6 +526,66 @@ impl Cluster {
                 Some(state)
             }
             _ => None,
+        }
+    }
+
+    /// Sends a BOSH request to the node tagged `tag`, which holds session `sid`, and waits for
+    /// its answer: at most `wait` (the longest it may hold the request) plus [`BOSH_MARGIN`],
+    /// or until that node is seen down. A node that is gone, does not hold the session or does
+    /// not answer in time: Unknown.
+    pub async fn forward_bosh(
+        &self,
+        tag: &str,
+        sid: &str,
+        body: Bytes,
+        truncated: bool,
+        wait: Duration,
+    ) -> BoshOutcome {
+        let s = self.shared();
+        let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
+        let env = Envelope {
+            sender: s.node.clone(),
+            body: Body::BoshRequest { sid: sid.to_owned(), wait_ms, truncated, body },
+        };
+        let Ok(payload) = env.encode(&s.keys, &s.limits) else { return BoshOutcome::Unknown };
+        let timeout = Duration::from_millis(u64::from(wait_ms)).saturating_add(BOSH_MARGIN);
+        let request = async_nats::Request::new().payload(payload).timeout(Some(timeout));
+        // A node killed while holding the request never answers, and NATS does not say so:
+        // its heartbeats stopping does.
+        let mut events = self.member_events();
+        let down = async move {
+            loop {
+                match events.recv().await {
+                    Ok(MemberEvent::NodeDown { node, .. }) if node_tag(&node) == tag => return,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        };
+        let reply = tokio::select! {
+            r = s.client.send_request(s.subjects.bosh(tag), request) => match r {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!(tag, "cluster: BOSH request not answered: {e}");
+                    return BoshOutcome::Unknown;
+                }
+            },
+            () = down => {
+                tracing::debug!(tag, "cluster: BOSH request's node went down");
+                return BoshOutcome::Unknown;
+            }
+        };
+        match s.open(&reply.payload) {
+            Some(Envelope { body: Body::BoshAnswer { status, body }, .. }) => match status {
+                BoshStatus::Answered => BoshOutcome::Answered(body),
+                BoshStatus::Unknown => BoshOutcome::Unknown,
+                BoshStatus::Busy => BoshOutcome::Busy,
+            },
+            Some(_) => {
+                Stats::inc(&s.stats.malformed);
+                BoshOutcome::Unknown
+            }
+            None => BoshOutcome::Unknown,
         }
     }
 
@@ -609,7 +730,7 @@ impl Shared {
                 }
                 let Some(reply_to) = msg.reply else { return };
                 let (tx, rx) = oneshot::channel();
-                let item = Inbound::Resume { from_node, account, previd, reply: ResumeReply(tx) };
+                let item = Inbound::Resume { from_node, account, previd, reply: Reply(tx) };
                 if self.inbound.try_send(item).is_err() {
                     Stats::inc(&self.stats.inbound_overflow);
                     return;
@@ -637,13 +758,61 @@ impl Shared {
             Body::Hello(state) => Inbound::Hello { from_node, state },
             Body::State(state) => Inbound::State { from_node, state },
             Body::Kick { full_jid, bound_at } => Inbound::Kick { from_node, full_jid, bound_at },
-            Body::Ack(_) | Body::Heartbeat { .. } | Body::Leave | Body::Session { .. } => {
+            Body::Ack(_)
+            | Body::Heartbeat { .. }
+            | Body::Leave
+            | Body::Session { .. }
+            | Body::BoshRequest { .. }
+            | Body::BoshAnswer { .. } => {
                 Stats::inc(&self.stats.malformed);
                 return;
             }
         };
         if self.inbound.try_send(item).is_err() {
             Stats::inc(&self.stats.inbound_overflow);
+        }
+    }
+
+    /// A BOSH request for a session of this node: handed to the server, whose answer is sent
+    /// back from a task of its own (the request may be held for `wait`). At most
+    /// [`MAX_BOSH_FORWARDED`] such tasks at once: beyond, or with the inbound queue full, the
+    /// answer is Busy, at once.
+    async fn on_bosh_message(&self, msg: Message) {
+        let Some(env) = self.open(&msg.payload) else { return };
+        let Some(reply_to) = msg.reply else { return };
+        let Body::BoshRequest { sid, wait_ms, truncated, body } = env.body else {
+            Stats::inc(&self.stats.malformed);
+            return;
+        };
+        let wait = Duration::from_millis(u64::from(wait_ms));
+        let (tx, rx) = oneshot::channel();
+        let item =
+            Inbound::Bosh { from_node: env.sender, sid, wait, truncated, body, reply: Reply(tx) };
+        let Ok(permit) = self.bosh_slots.clone().try_acquire_owned() else {
+            return self.clone_for_reply().answer_bosh(reply_to, BoshOutcome::Busy).await;
+        };
+        if self.inbound.try_send(item).is_err() {
+            Stats::inc(&self.stats.inbound_overflow);
+            return self.clone_for_reply().answer_bosh(reply_to, BoshOutcome::Busy).await;
+        }
+        let replier = self.clone_for_reply();
+        tokio::spawn(async move {
+            let outcome = match tokio::time::timeout(wait.saturating_add(BOSH_MARGIN), rx).await {
+                Ok(Ok(o)) => o,
+                _ => BoshOutcome::Unknown,
+            };
+            replier.answer_bosh(reply_to, outcome).await;
+            drop(permit);
+        });
+    }
+
+    /// What a task answering another node needs of this one.
+    fn clone_for_reply(&self) -> Replier {
+        Replier {
+            client: self.client.clone(),
+            keys: self.keys.clone(),
+            limits: self.limits,
+            node: self.node.clone(),
         }
     }
 
@@ -670,6 +839,33 @@ impl Shared {
     }
 }
 
+/// The part of [`Shared`] a task answering another node's request holds.
+struct Replier {
+    client: Client,
+    keys: Keys,
+    limits: Limits,
+    node: String,
+}
+
+impl Replier {
+    async fn answer_bosh(self, reply_to: async_nats::Subject, outcome: BoshOutcome) {
+        let (status, body) = match outcome {
+            BoshOutcome::Answered(b) => (BoshStatus::Answered, b),
+            BoshOutcome::Unknown => (BoshStatus::Unknown, Bytes::new()),
+            BoshOutcome::Busy => (BoshStatus::Busy, Bytes::new()),
+        };
+        let env = Envelope { sender: self.node, body: Body::BoshAnswer { status, body } };
+        match env.encode(&self.keys, &self.limits) {
+            Ok(p) => {
+                if let Err(e) = self.client.publish(reply_to, p).await {
+                    tracing::debug!("cluster: BOSH answer not sent: {e}");
+                }
+            }
+            Err(_) => tracing::warn!("cluster: BOSH answer exceeds the envelope limits"),
+        }
+    }
+}
+
 /// One task for all account subscriptions, so an online account costs a subscription, not a
 /// task.
 async fn dispatch(shared: Arc<Shared>, mut new_streams: mpsc::UnboundedReceiver<MsgStream>) {
@@ -688,6 +884,12 @@ async fn dispatch(shared: Arc<Shared>, mut new_streams: mpsc::UnboundedReceiver<
 async fn heartbeats_in(shared: Arc<Shared>, mut sub: async_nats::Subscriber) {
     while let Some(msg) = sub.next().await {
         shared.on_heartbeat_message(msg);
+    }
+}
+
+async fn bosh_in(shared: Arc<Shared>, mut sub: async_nats::Subscriber) {
+    while let Some(msg) = sub.next().await {
+        shared.on_bosh_message(msg).await;
     }
 }
 

@@ -20,6 +20,8 @@
 //! | 7    | Leave     | (empty)                                                      |
 //! | 8    | Resume    | account:str previd:str                                       |
 //! | 9    | Session   | state:bytes (empty: not found)                               |
+//! | 10   | BoshRequest | sid:str wait_ms:u32 truncated:u8 (0/1) body:bytes          |
+//! | 11   | BoshAnswer  | status:u8 (0 answered, 1 unknown sid, 2 busy) body:bytes   |
 //!
 //! `resource = name:str priority:i8 availability:u8 bound_at:u64`; the sender node is the
 //! envelope's `sender` (Heartbeat's node too). The tag is checked before anything else is
@@ -159,6 +161,18 @@ pub enum AckStatus {
     Busy = 1,
 }
 
+/// Outcome carried by a [`Body::BoshAnswer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum BoshStatus {
+    /// The holding node processed the request: the body is its HTTP answer.
+    Answered = 0,
+    /// No session with that sid here.
+    Unknown = 1,
+    /// The node serves too many forwarded requests at once: try again.
+    Busy = 2,
+}
+
 /// The kind-specific part of an envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
@@ -205,6 +219,26 @@ pub enum Body {
         /// Serialised session state.
         state: Bytes,
     },
+    /// An HTTP request of a BOSH session the recipient holds (the sid names its node), as it
+    /// reached the sender.
+    BoshRequest {
+        /// The session id.
+        sid: String,
+        /// How long the sender waits for the answer, less its margin: the recipient answers a
+        /// held request within this, whatever the session's `wait`.
+        wait_ms: u32,
+        /// The body was over the sender's size limit: `body` is its first part only.
+        truncated: bool,
+        /// The request body, as received.
+        body: Bytes,
+    },
+    /// Reply to a BoshRequest.
+    BoshAnswer {
+        /// Whether the body is an answer.
+        status: BoshStatus,
+        /// The HTTP answer's `<body/>` (empty unless answered).
+        body: Bytes,
+    },
 }
 
 impl Body {
@@ -219,6 +253,8 @@ impl Body {
             Body::Leave => 7,
             Body::Resume { .. } => 8,
             Body::Session { .. } => 9,
+            Body::BoshRequest { .. } => 10,
+            Body::BoshAnswer { .. } => 11,
         }
     }
 }
@@ -315,6 +351,8 @@ impl Envelope {
         let hint = match &self.body {
             Body::Stanza { to, xml } => to.len() + xml.len() + 6,
             Body::Session { state } => state.len() + 4,
+            Body::BoshRequest { sid, body, .. } => sid.len() + body.len() + 11,
+            Body::BoshAnswer { body, .. } => body.len() + 5,
             _ => 64,
         };
         let mut w =
@@ -343,6 +381,16 @@ impl Envelope {
                 w.str(previd)?;
             }
             Body::Session { state } => w.bytes(state)?,
+            Body::BoshRequest { sid, wait_ms, truncated, body } => {
+                w.str(sid)?;
+                w.buf.put_u32(*wait_ms);
+                w.buf.put_u8(u8::from(*truncated));
+                w.bytes(body)?;
+            }
+            Body::BoshAnswer { status, body } => {
+                w.buf.put_u8(*status as u8);
+                w.bytes(body)?;
+            }
         }
         let mut mac = keys.mac.clone();
         mac.update(&w.buf);
@@ -386,6 +434,25 @@ impl Envelope {
             7 => Body::Leave,
             8 => Body::Resume { account: r.str()?, previd: r.str()? },
             9 => Body::Session { state: r.bytes()? },
+            10 => Body::BoshRequest {
+                sid: r.str()?,
+                wait_ms: r.u32()?,
+                truncated: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError::Value),
+                },
+                body: r.bytes()?,
+            },
+            11 => Body::BoshAnswer {
+                status: match r.u8()? {
+                    0 => BoshStatus::Answered,
+                    1 => BoshStatus::Unknown,
+                    2 => BoshStatus::Busy,
+                    _ => return Err(DecodeError::Value),
+                },
+                body: r.bytes()?,
+            },
             k => return Err(DecodeError::Kind(k)),
         };
         if !r.buf.is_empty() {
@@ -513,6 +580,24 @@ mod tests {
             s(Body::Resume { account: "alice@example.com".into(), previd: "0af3".into() }),
             s(Body::Session { state: Bytes::from_static(b"<session/>") }),
             s(Body::Session { state: Bytes::new() }),
+            s(Body::BoshRequest {
+                sid: "0123456789abcdef0123456789abcdef01234567".into(),
+                wait_ms: 60_000,
+                truncated: false,
+                body: Bytes::from_static(b"<body rid='1' sid='x'/>"),
+            }),
+            s(Body::BoshRequest {
+                sid: String::new(),
+                wait_ms: u32::MAX,
+                truncated: true,
+                body: Bytes::new(),
+            }),
+            s(Body::BoshAnswer {
+                status: BoshStatus::Answered,
+                body: Bytes::from_static(b"<body/>"),
+            }),
+            s(Body::BoshAnswer { status: BoshStatus::Unknown, body: Bytes::new() }),
+            s(Body::BoshAnswer { status: BoshStatus::Busy, body: Bytes::new() }),
         ]
     }
 
@@ -536,6 +621,34 @@ mod tests {
         let signed = &wire[..wire.len() - TAG_LEN];
         assert_eq!(signed, b"\x01\x01\x00\x01n\x00\x03a@b\x00\x00\x00\x04<x/>");
         assert_eq!(wire.len(), signed.len() + TAG_LEN);
+    }
+
+    #[test]
+    fn bosh_wire_format_is_fixed() {
+        let (k, l) = (keys(), Limits::default());
+        let signed = |body| {
+            let wire = Envelope { sender: "n".into(), body }.encode(&k, &l).unwrap();
+            wire[..wire.len() - TAG_LEN].to_vec()
+        };
+        assert_eq!(
+            signed(Body::BoshRequest {
+                sid: "s".into(),
+                wait_ms: 60_000,
+                truncated: true,
+                body: Bytes::from_static(b"<b/>"),
+            }),
+            b"\x01\x0a\x00\x01n\x00\x01s\x00\x00\xea\x60\x01\x00\x00\x00\x04<b/>"
+        );
+        assert_eq!(
+            signed(Body::BoshAnswer { status: BoshStatus::Busy, body: Bytes::new() }),
+            b"\x01\x0b\x00\x01n\x02\x00\x00\x00\x00"
+        );
+        for seed in [
+            &include_bytes!("../fuzz/seeds/envelope/bosh_request")[..],
+            &include_bytes!("../fuzz/seeds/envelope/bosh_answer")[..],
+        ] {
+            assert!(Envelope::parse(seed, &l).is_ok());
+        }
     }
 
     #[test]
@@ -602,7 +715,12 @@ mod tests {
     fn bad_values_are_rejected() {
         let l = Limits::default();
         assert_eq!(Envelope::parse(b"\x02\x01\x00\x00", &l), Err(DecodeError::Version(2)));
-        assert_eq!(Envelope::parse(b"\x01\x0a\x00\x00", &l), Err(DecodeError::Kind(10)));
+        assert_eq!(Envelope::parse(b"\x01\x0c\x00\x00", &l), Err(DecodeError::Kind(12)));
+        assert_eq!(
+            Envelope::parse(b"\x01\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x02\0\0\0\0", &l),
+            Err(DecodeError::Value)
+        );
+        assert_eq!(Envelope::parse(b"\x01\x0b\x00\x00\x03\0\0\0\0", &l), Err(DecodeError::Value));
         assert_eq!(Envelope::parse(b"\x01\x02\x00\x00\x07", &l), Err(DecodeError::Value));
         assert_eq!(Envelope::parse(b"\x01\x07\x00\x02\xff\xfe", &l), Err(DecodeError::Utf8));
         assert_eq!(

@@ -3,9 +3,11 @@
 //!
 //! Crate map:
 //! - [`subjects`]: keyed-hash subject names (`mk.<cluster>.u.<h>` per online account,
-//!   `mk.<cluster>.hb` heartbeats, reserved control subjects).
+//!   `mk.<cluster>.hb` heartbeats, `mk.<cluster>.b.<h>` one node's BOSH requests, reserved
+//!   control subjects) and node tags.
 //! - [`envelope`]: versioned, length-prefixed, HMAC-SHA-256-tagged node-to-node messages
-//!   (Stanza, Ack, Hello, State, Kick, Heartbeat, Leave) and their hostile-input-safe decoder.
+//!   (Stanza, Ack, Hello, State, Kick, Heartbeat, Leave, Resume, BOSH requests) and their
+//!   hostile-input-safe decoder.
 //! - [`member`]: the member table (running/stopped by heartbeats) and its events.
 //! - [`settings`]: [`Settings`] and the [`Secret`].
 //! - `cluster`: the [`Cluster`] handle over `async-nats`: reconnecting connection,
@@ -28,9 +30,10 @@ mod siphash;
 pub mod subjects;
 
 pub use cluster::{
-    reconnect_backoff, Cluster, ClusterError, Delivery, Inbound, ResumeReply, Stats, RESUME_WAIT,
+    reconnect_backoff, BoshOutcome, BoshReply, Cluster, ClusterError, Delivery, Inbound, Reply,
+    ResumeReply, Stats, BOSH_MARGIN, MAX_BOSH_FORWARDED, RESUME_WAIT,
 };
-pub use envelope::{AccountState, Availability, Envelope, Keys, Limits, ResourceState};
+pub use envelope::{AccountState, Availability, BoshStatus, Envelope, Keys, Limits, ResourceState};
 pub use member::{Member, MemberEvent, MemberState};
 pub use settings::{Secret, Settings};
 pub use siphash::siphash24;

@@ -5,6 +5,8 @@
 //! - `mk.<cluster>.hb`: heartbeats (and graceful leaves) of every node.
 //! - `mk.<cluster>.ctl`: reserved for cluster-wide control requests (admin commands).
 //! - `mk.<cluster>.n.<h>`: reserved for requests to one node (`<h>` keyed hash of its name).
+//! - `mk.<cluster>.b.<h>`: BOSH requests for the sessions of one node (`<h>` keyed hash of the
+//!   node tag its BOSH sids end with, so any node can name it from a sid alone).
 //!
 //! Why SipHash rather than a truncated HMAC: the subject is computed for every routed stanza
 //! that leaves the node, SipHash is a keyed PRF made for short inputs and costs tens of
@@ -85,6 +87,20 @@ impl Subjects {
     pub fn node(&self, node_name: &str) -> String {
         self.hashed("n", node_name.as_bytes())
     }
+
+    /// Subject of the node whose tag is `tag` ([`node_tag`]) for BOSH requests. `tag` may come
+    /// from a client: hashing keeps any bytes out of the subject's syntax.
+    pub fn bosh(&self, tag: &str) -> String {
+        self.hashed("b", tag.as_bytes())
+    }
+}
+
+/// A node's tag: 8 hex digits of a hash of its name, appended to the ids it hands out
+/// (Stream Management resumption ids, BOSH sids) so that another node knows whom they belong
+/// to without asking. Unkeyed: the tag is public in those ids anyway. Two nodes of a cluster
+/// share a tag with odds of about n^2 / 2^33 for n nodes.
+pub fn node_tag(node_name: &str) -> String {
+    format!("{:08x}", siphash24(&[7u8; 16], node_name.as_bytes()) as u32)
 }
 
 #[cfg(test)]
@@ -116,6 +132,9 @@ mod tests {
         }
         assert!(token_safe(&s.heartbeat()));
         assert!(token_safe(&s.node("node1@host name.*")));
+        assert!(token_safe(&s.bosh("a.b*>")));
+        assert_ne!(s.bosh(&node_tag("node1")), s.bosh(&node_tag("node2")));
+        assert_eq!(node_tag("node1").len(), 8);
     }
 
     #[test]

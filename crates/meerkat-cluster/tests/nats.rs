@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use meerkat_cluster::envelope::{Body, Envelope};
+use meerkat_cluster::subjects::node_tag;
 use meerkat_cluster::{
-    AccountState, Availability, Cluster, Delivery, Inbound, Keys, Limits, MemberEvent, MemberState,
-    ResourceState, Secret, Settings, Stats,
+    AccountState, Availability, BoshOutcome, Cluster, Delivery, Inbound, Keys, Limits, MemberEvent,
+    MemberState, ResourceState, Secret, Settings, Stats,
 };
 use tokio::sync::mpsc;
 
@@ -287,6 +288,103 @@ async fn hello_state_and_kick_reach_the_other_holders_only() {
     b.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(b_rx.try_recv().is_err());
+}
+
+/// Forwards a BOSH request from `from` to the node tagged `tag` and returns it as that node's
+/// queue `rx` got it, with the pending forward. The holder's subscription is applied by NATS
+/// asynchronously: until it is, the forward finds no responder and is sent again.
+async fn forwarded(
+    from: &Cluster,
+    tag: &str,
+    rx: &mut mpsc::Receiver<Inbound>,
+    truncated: bool,
+    wait: Duration,
+) -> (tokio::task::JoinHandle<BoshOutcome>, Inbound) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (a, to) = (from.clone(), tag.to_owned());
+        let mut f = tokio::spawn(async move {
+            a.forward_bosh(&to, "s1", Bytes::from_static(b"<body rid='1'/>"), truncated, wait).await
+        });
+        tokio::select! {
+            item = rx.recv() => return (f, item.expect("inbound queue open")),
+            r = &mut f => assert_eq!(r.unwrap(), BoshOutcome::Unknown),
+        }
+        assert!(Instant::now() < deadline, "the BOSH subject of {tag} has no subscriber");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// BOSH requests reach the node the tag names, and no other; its answer (or its silence, or
+/// its being busy) comes back; a tag nobody has fails at once; a holder that dies with the
+/// request is given up at its NodeDown, not after the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bosh_request_reaches_the_tagged_node_and_its_answer_comes_back() {
+    let nats = Nats::start();
+    let (a, _arx) = node(&nats, "bosh-a").await;
+    let (b, mut b_rx) = node(&nats, "bosh-b").await;
+    let (_c, mut c_rx) = node(&nats, "bosh-c").await;
+    assert_eq!(b.node_tag(), node_tag("bosh-b"));
+    let tag = b.node_tag().to_owned();
+    let wait = Duration::from_secs(10);
+
+    let (f, item) = forwarded(&a, &tag, &mut b_rx, false, wait).await;
+    let Inbound::Bosh { from_node, sid, wait: w, truncated, body, reply } = item else {
+        panic!("not a BOSH request: {item:?}")
+    };
+    assert_eq!((from_node.as_str(), sid.as_str(), w, truncated), ("bosh-a", "s1", wait, false));
+    assert_eq!(body, "<body rid='1'/>");
+    reply.0.send(BoshOutcome::Answered(Bytes::from_static(b"<body>ok</body>"))).unwrap();
+    assert_eq!(f.await.unwrap(), BoshOutcome::Answered(Bytes::from_static(b"<body>ok</body>")));
+    assert!(c_rx.try_recv().is_err(), "another node got the request");
+
+    // A holder that drops the request (no such sid) answers Unknown; a busy one Busy.
+    let (f, item) = forwarded(&a, &tag, &mut b_rx, true, wait).await;
+    assert!(matches!(&item, Inbound::Bosh { truncated: true, .. }), "{item:?}");
+    drop(item);
+    assert_eq!(f.await.unwrap(), BoshOutcome::Unknown);
+    let (f, item) = forwarded(&a, &tag, &mut b_rx, false, wait).await;
+    let Inbound::Bosh { reply, .. } = item else { panic!("not a BOSH request: {item:?}") };
+    reply.0.send(BoshOutcome::Busy).unwrap();
+    assert_eq!(f.await.unwrap(), BoshOutcome::Busy);
+
+    // A tag no node has: NATS has no responder, at once.
+    let tags = ["bosh-a", "bosh-b", "bosh-c"].map(node_tag);
+    let nobody = (0u32..).map(|i| format!("{i:08x}")).find(|t| !tags.contains(t)).unwrap();
+    let started = Instant::now();
+    let r = a.forward_bosh(&nobody, "s1", Bytes::new(), false, wait).await;
+    assert_eq!(r, BoshOutcome::Unknown);
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+
+    // The holder dies holding the request: given up when it is seen down (node_timeout 1 s).
+    wait_until(Duration::from_secs(3), || a.members().len() == 3).await;
+    let (f, _held) = forwarded(&a, &tag, &mut b_rx, false, wait).await;
+    let killed_at = Instant::now();
+    drop(b);
+    assert_eq!(f.await.unwrap(), BoshOutcome::Unknown);
+    let took = killed_at.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+/// A holder whose inbound queue is full answers Busy at once rather than queueing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bosh_request_to_a_holder_with_a_full_queue_is_busy() {
+    let nats = Nats::start();
+    let (a, _arx) = node(&nats, "bosh-busy-a").await;
+    let mut s = settings(&nats, "bosh-busy-b", SECRET);
+    s.inbound_capacity = 1;
+    let (b, mut b_rx) = Cluster::start(s).await.unwrap();
+    let tag = b.node_tag().to_owned();
+    let wait = Duration::from_secs(10);
+    let (_first, _held) = forwarded(&a, &tag, &mut b_rx, false, wait).await;
+    let (a2, to) = (a.clone(), tag.clone());
+    let _queued =
+        tokio::spawn(async move { a2.forward_bosh(&to, "s2", Bytes::new(), false, wait).await });
+    wait_until(Duration::from_secs(5), || b_rx.len() == 1).await;
+    let started = Instant::now();
+    assert_eq!(a.forward_bosh(&tag, "s3", Bytes::new(), false, wait).await, BoshOutcome::Busy);
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    assert_eq!(Stats::get(&b.stats().inbound_overflow), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,6 +94,7 @@ pub async fn build_with_admin(
         tasks: TaskTracker::new(),
         listeners: Default::default(),
         sm_registry: Default::default(),
+        bosh: Default::default(),
         misc: Default::default(),
         last_activity: Default::default(),
         cluster,

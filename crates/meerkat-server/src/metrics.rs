@@ -35,6 +35,10 @@ pub struct Metrics {
     pub bosh_retransmissions: Counter,
     /// BOSH sessions ended by the server for a client's fault (bad rid, oversized body, ...).
     pub bosh_terminated: Counter,
+    /// BOSH requests sent to the cluster node holding their session.
+    pub bosh_forwarded: Counter,
+    /// BOSH requests another cluster node forwarded here, for a session held here.
+    pub bosh_forwarded_in: Counter,
     /// Stanzas received from clients, by kind.
     pub stanzas_in: [Counter; 3],
     /// Stanzas written to clients, by kind.
@@ -95,6 +99,8 @@ impl Metrics {
             bosh_open: metrics::gauge!("meerkat_bosh_sessions"),
             bosh_retransmissions: metrics::counter!("meerkat_bosh_retransmissions_total"),
             bosh_terminated: metrics::counter!("meerkat_bosh_terminated_total"),
+            bosh_forwarded: metrics::counter!("meerkat_bosh_forwarded_total"),
+            bosh_forwarded_in: metrics::counter!("meerkat_bosh_forwarded_in_total"),
             stanzas_in: KINDS.map(|k| metrics::counter!("meerkat_stanzas_in_total", "kind" => k)),
             stanzas_out: KINDS.map(|k| metrics::counter!("meerkat_stanzas_out_total", "kind" => k)),
             bytes_in: metrics::counter!("meerkat_c2s_bytes_in_total"),
@@ -162,6 +168,14 @@ fn describe() {
     metrics::describe_counter!(
         "meerkat_bosh_terminated_total",
         "BOSH sessions ended for a client's fault (rid, size, overactivity)"
+    );
+    metrics::describe_counter!(
+        "meerkat_bosh_forwarded_total",
+        "BOSH requests sent to the cluster node holding their session"
+    );
+    metrics::describe_counter!(
+        "meerkat_bosh_forwarded_in_total",
+        "BOSH requests forwarded here by another cluster node for a session held here"
     );
     metrics::describe_counter!("meerkat_stanzas_in_total", "Stanzas received from clients");
     metrics::describe_counter!("meerkat_stanzas_out_total", "Stanzas written to clients");

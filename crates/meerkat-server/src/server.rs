@@ -33,6 +33,8 @@ pub struct Server {
     pub listeners: std::sync::Mutex<Vec<String>>,
     /// Resumable Stream Management sessions (XEP-0198) by resumption id.
     pub sm_registry: crate::modules::stream_management::Registry,
+    /// The BOSH endpoints of this node's HTTP listeners, for requests other nodes forward.
+    pub bosh: crate::http::bosh::forward::Endpoints,
     /// Message archive state (XEP-0313): writer queue, id generator, preferences cache.
     pub mam: crate::modules::mam::MamState,
     /// XEP-0115 caps cache and pending disco queries.

@@ -1,6 +1,6 @@
 //! What other nodes send: stanzas (parsed with limits: the envelope is authenticated, but the
 //! XML inside came from a client of another node), their resources of accounts held here
-//! (Hello/State), and conflict kicks.
+//! (Hello/State), conflict kicks, and requests of the BOSH sessions held here.
 
 use super::workers::{Work, Workers};
 use super::{ClusterNode, ClusterRef};
@@ -83,6 +83,16 @@ async fn run(
                 let s = server.clone();
                 server.tasks.spawn(async move {
                     super::resume::answer(&s, &account, &previd, reply).await;
+                });
+            }
+            Inbound::Bosh { from_node: _, sid, wait, truncated, body, reply } => {
+                // In a task of its own: the request may be held for `wait`. Their number is
+                // bounded by the transport (MAX_BOSH_FORWARDED).
+                let s = server.clone();
+                server.tasks.spawn(async move {
+                    let outcome =
+                        crate::http::bosh::forward::answer(&s, &sid, wait, truncated, body).await;
+                    let _ = reply.0.send(outcome);
                 });
             }
         }

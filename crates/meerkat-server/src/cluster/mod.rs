@@ -15,7 +15,8 @@
 //! - `fanout.rs`: PEP notifications for an account's resources on other nodes.
 //! - `relay.rs`: bare-JID messages to accounts on several nodes, handled once by the elected
 //!   node and relayed, stamped, to the others.
-//! - `inbound.rs`: stanzas, Hello/State, Kick and Resume requests from other nodes.
+//! - `inbound.rs`: stanzas, Hello/State, Kick, Resume and BOSH requests from other nodes
+//!   (BOSH requests are answered by `http::bosh::forward`).
 //! - [`resume`]: XEP-0198 resumption of a session another node held.
 //! - [`membership`]: this node's and its sessions' rows in PostgreSQL, and the cleanup after a
 //!   dead node (unavailable presence on behalf of its sessions).

@@ -32,11 +32,9 @@ use std::sync::Arc;
 /// Namespace of the serialised session state.
 const NS: &str = "urn:meerkat:cluster:sm:0";
 
-/// This node's tag in resumption ids: 8 hex digits of a keyed hash of its name.
+/// This node's tag in resumption ids ([`meerkat_cluster::subjects::node_tag`]).
 fn node_tag(server: &ServerRef) -> Option<String> {
-    let c = server.cluster()?;
-    let h = meerkat_cluster::siphash24(&[7u8; 16], c.node_name().as_bytes());
-    Some(format!("{:08x}", h as u32))
+    Some(server.cluster()?.node_tag().to_owned())
 }
 
 /// A fresh resumption id: on a cluster member it ends with `-<node tag>`, so that another

@@ -103,6 +103,11 @@ pub struct Bosh {
     pub jid: String,
     /// Payload elements received but not yet taken.
     pub queue: VecDeque<Element>,
+    /// When not empty, [`Bosh::request`] sends each request to the next of these ports in
+    /// turn instead of `port` (the nodes of a cluster).
+    pub route: Vec<u16>,
+    /// Requests sent through `route` so far.
+    routed: usize,
 }
 
 impl Bosh {
@@ -124,7 +129,17 @@ impl Bosh {
         let sid = created.attr("sid").unwrap_or_else(|| panic!("no sid: {}", r.body)).to_string();
         let mut queue = VecDeque::new();
         push_children(&mut queue, &created);
-        Bosh { port, path: "/http-bind".into(), sid, rid, created, jid: String::new(), queue }
+        Bosh {
+            port,
+            path: "/http-bind".into(),
+            sid,
+            rid,
+            created,
+            jid: String::new(),
+            queue,
+            route: Vec::new(),
+            routed: 0,
+        }
     }
 
     /// The next request's body with extra attributes and a payload, taking the next rid.
@@ -143,11 +158,22 @@ impl Bosh {
     /// Sends one request (next rid) and returns the raw response; its payload is queued.
     pub async fn request(&mut self, attrs: &str, payload: &str) -> HttpResponse {
         let body = self.next_body(attrs, payload);
-        let r = post(self.port, &self.path, &body).await;
+        let port = self.next_port();
+        let r = post(port, &self.path, &body).await;
         assert_eq!(r.status, 200, "{r:?}");
         let el = r.element();
         push_children(&mut self.queue, &el);
         r
+    }
+
+    /// The port the next request goes to: `port`, or the next of `route`.
+    pub fn next_port(&mut self) -> u16 {
+        if self.route.is_empty() {
+            return self.port;
+        }
+        let port = self.route[self.routed % self.route.len()];
+        self.routed += 1;
+        port
     }
 
     /// Sends stanzas (next rid) and returns the response body element.

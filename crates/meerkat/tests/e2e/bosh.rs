@@ -582,8 +582,8 @@ async fn stanzas_without_a_namespace_are_read_as_jabber_client() {
 }
 
 /// Cluster (PostgreSQL + NATS): a BOSH session lives on the node that created it; a user on
-/// another node chats with it through the cluster, and the sid means nothing to other nodes
-/// (docs/bosh.md: the load balancer must be sticky).
+/// another node chats with it through the cluster, and a request of the session that reaches
+/// the other node is forwarded to it (more in `bosh_cluster.rs`).
 #[tokio::test]
 async fn bosh_user_on_one_node_chats_with_a_tcp_user_on_another() {
     let cluster = crate::common::nats::ClusterFixture::start_with(2, true).await;
@@ -615,7 +615,12 @@ async fn bosh_user_on_one_node_chats_with_a_tcp_user_on_another() {
     .await;
     let r = poll.await.expect("poll task");
     assert!(r.body.contains("<body>tcp on node2</body>"), "{}", r.body);
-    // The same session's next request sent to the other node: unknown there.
-    let stray = a.body_with_rid(a.rid + 1, "", "");
-    assert_eq!(post(http2, "/http-bind", &stray).await.body, ITEM_NOT_FOUND);
+    // The same session's next request sent to the other node: answered by the holder.
+    a.port = http2;
+    let r = a
+        .send("<iq xmlns='jabber:client' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let pong = r.children().find(|e| e.name == "iq").unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!(pong.attr("type"), Some("result"));
+    assert_eq!(pong.attr("id"), Some("p1"));
 }

@@ -33,7 +33,8 @@
 //! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395) and [`interop_websocket`]
 //! Issue 6 (browsers): [`websocket`] (XMPP over WebSocket, RFC 7395), [`interop_websocket`]
 //! Issue 6 (services): [`upload`] (XEP-0363 HTTP File Upload), [`pubsub_service`] (XEP-0060).
-//! [`interop_bosh`] (Strophe.js under Node.js over BOSH).
+//! [`interop_bosh`] (Strophe.js under Node.js over BOSH), [`bosh_cluster`] (a BOSH session
+//! used through every node of a cluster).
 //!
 //! Issue 6 (MUC): [`muc`] (XEP-0045 core), [`muc_admin`] (owner/admin use cases, limits),
 //! [`muc_extras`] (disco, invitations, self-ping, moderation, room archives), [`muc_cluster`]
@@ -50,6 +51,7 @@ mod auth;
 mod bad_input;
 mod blocking;
 mod bosh;
+mod bosh_cluster;
 mod caps;
 mod carbons;
 mod cluster;

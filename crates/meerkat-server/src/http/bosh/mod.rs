@@ -19,7 +19,9 @@
 //! - this file: the route, reading and parsing the request, session creation.
 //! - [`session`]: one session's held requests, rid window, output and timers.
 //! - [`registry`]: the listener's sessions by sid.
+//! - [`forward`]: in a cluster, requests for a session another node holds go to that node.
 
+pub mod forward;
 pub mod registry;
 pub mod session;
 
@@ -33,6 +35,7 @@ use axum::body::Body as HttpBody;
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use meerkat_config::{HttpListener, TlsMode};
 use meerkat_stream::bosh::{parse_body, sniff_sid, Body, Caps, Condition, Params};
@@ -77,6 +80,7 @@ pub fn route(server: &ServerRef, cfg: &HttpListener) -> axum::routing::MethodRou
         body_limits,
         registry: Registry::new(cfg.max_connections),
     });
+    server.bosh.register(&endpoint);
     axum::routing::post(request).get(info).options(preflight).with_state(endpoint)
 }
 
@@ -105,7 +109,8 @@ fn cors(h: &mut HeaderMap) {
 }
 
 /// A `<body/>` answer.
-fn xml(body: Vec<u8>) -> Response {
+fn xml(body: impl Into<HttpBody>) -> Response {
+    let body: HttpBody = body.into();
     let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
@@ -161,12 +166,18 @@ async fn request(
         return xml(terminate(Some(Condition::PolicyViolation)));
     }
     let timeout = Duration::from_millis(ep.server.config.limits.negotiation_timeout_ms);
+    // A body naming a session of another node goes there as read (up to the limit), where
+    // it is judged as if it had arrived there: the size, the XML and the rid alike.
     let bytes = match read_limited(body, ep.max_body_bytes, timeout).await {
-        Ok(b) => b,
+        Ok(b) => Bytes::from(b),
         Err(ReadError::TooBig(prefix)) => {
             tracing::debug!(what = "bosh_body_too_large", peer = %info.peer);
-            if let Some(s) = sniff_sid(&prefix).and_then(|sid| ep.registry.get(sid)) {
+            let prefix = Bytes::from(prefix);
+            let sid = sniff_sid(&prefix);
+            if let Some(s) = sid.and_then(|sid| ep.registry.get(sid)) {
                 s.terminate(Condition::PolicyViolation, "body_too_large");
+            } else if let Some(r) = forward::to_holder(&ep, sid, &prefix, true).await {
+                return r;
             } else {
                 crate::metrics::get().bosh_terminated.increment(1);
             }
@@ -178,9 +189,13 @@ async fn request(
         Ok(b) => b,
         Err(c) => {
             tracing::debug!(what = "bosh_bad_body", peer = %info.peer, condition = c.as_str());
-            match sniff_sid(&bytes).and_then(|sid| ep.registry.get(sid)) {
-                Some(s) => s.terminate(c, "bad_body"),
-                None => crate::metrics::get().bosh_terminated.increment(1),
+            let sid = sniff_sid(&bytes);
+            if let Some(s) = sid.and_then(|sid| ep.registry.get(sid)) {
+                s.terminate(c, "bad_body");
+            } else if let Some(r) = forward::to_holder(&ep, sid, &bytes, false).await {
+                return r;
+            } else {
+                crate::metrics::get().bosh_terminated.increment(1);
             }
             return xml(terminate(Some(c)));
         }
@@ -196,26 +211,41 @@ async fn request(
                 (s, reply)
             }
             None => {
+                if let Some(r) = forward::to_holder(&ep, Some(sid), &bytes, false).await {
+                    return r;
+                }
                 tracing::debug!(what = "bosh_unknown_sid", peer = %info.peer);
                 return xml(terminate(Some(Condition::ItemNotFound)));
             }
         },
     };
     drop(bytes);
+    xml(respond(&ep.server, &session, reply, Duration::MAX).await)
+}
+
+/// The answer to a request: at once, or once its hold ends (at most `max_wait`).
+async fn respond(
+    server: &ServerRef,
+    session: &Session,
+    reply: Reply,
+    max_wait: Duration,
+) -> Vec<u8> {
     match reply {
-        Reply::Now(body) => xml(body),
-        Reply::Held(rid, rx) => xml(hold(&ep.server, &session, rid, rx).await),
+        Reply::Now(body) => body,
+        Reply::Held(rid, rx) => hold(server, session, rid, rx, max_wait).await,
     }
 }
 
-/// Waits for a held request's answer: output, hold overflow, the session's end, or `wait`.
+/// Waits for a held request's answer: output, hold overflow, the session's end, or `wait`
+/// (or `max_wait`, when shorter).
 async fn hold(
     server: &ServerRef,
     session: &Session,
     rid: u64,
     mut rx: tokio::sync::oneshot::Receiver<Vec<u8>>,
+    max_wait: Duration,
 ) -> Vec<u8> {
-    let wait = Duration::from_secs(session.params.wait_s);
+    let wait = Duration::from_secs(session.params.wait_s).min(max_wait);
     tokio::select! {
         r = tokio::time::timeout(wait, &mut rx) => match r {
             Ok(Ok(body)) => return body,
@@ -249,7 +279,7 @@ fn create(
     let params = Params::negotiate(&body, &ep.caps);
     let authid = new_stream_id();
     let (session, rx) =
-        Session::create(registry::new_sid(), params, host, info.tls, &authid, &body);
+        Session::create(forward::new_sid(&ep.server), params, host, info.tls, &authid, &body);
     let session = Arc::new(session);
     if !ep.registry.insert(session.clone()) {
         tracing::warn!(what = "bosh_sessions_full", peer = %info.peer);

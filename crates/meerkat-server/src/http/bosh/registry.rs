@@ -1,9 +1,8 @@
 //! The BOSH sessions of one HTTP listener, by sid (XEP-0124 §7.2).
 //!
 //! A session lives on the node whose listener created it: its c2s session is bound there like
-//! any other, and the sid is only known to this node. In a cluster a load balancer must send
-//! every request of a session to the same node (sticky by the client's address or a cookie);
-//! a request reaching another node gets `item-not-found` (docs/bosh.md).
+//! any other, and only this node's registry has its sid. In a cluster the sid also names the
+//! node, and a request reaching another node is forwarded here ([`super::forward`]).
 
 use super::session::Session;
 use std::collections::HashMap;
