@@ -3,7 +3,8 @@
 # Starts one server for the benchmarks on 127.0.0.1 (meerkat 5222, ejabberd 5322, prosody 5422,
 # domain localhost; XMPP over WebSocket on 5280, 5380, 5480, see common.sh) with its data and
 # logs under $BENCH_RUN_DIR/<name> (default /tmp/meerkat-bench), an open-file limit of $NOFILE
-# (20000), waits until both ports answer and prints the PID that holds the sessions (for meerkat-load --server-pid) on stdout.
+# (20000), waits until both ports answer and prints the PID that holds the sessions (for
+# meerkat-load --server-pid) on stdout.
 # Installs the Debian package (ejabberd, prosody) first when it is missing (as root), and stops
 # the system-wide instance the package may have started. Set BENCH_FRESH=1 to wipe the run
 # directory (accounts included) before starting.
