@@ -337,6 +337,9 @@ mod tests {
         let auth = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AA==</auth>";
         assert_eq!(q(auth), auth);
         assert_eq!(q("<iqx/>"), "<iqx/>");
-        assert_eq!(q("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"), "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+        assert_eq!(
+            q("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"),
+            "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
+        );
     }
 }
