@@ -14,6 +14,10 @@ PEERS_DIR="$BENCH_DIR/peers"
 MEERKAT_PORT=${MEERKAT_PORT:-5222}
 EJABBERD_PORT=${EJABBERD_PORT:-5322}
 PROSODY_PORT=${PROSODY_PORT:-5422}
+# XMPP over WebSocket (RFC 7395) on each server's HTTP port, at the path its config names.
+MEERKAT_WS_PORT=${MEERKAT_WS_PORT:-5280}
+EJABBERD_WS_PORT=${EJABBERD_WS_PORT:-5380}
+PROSODY_WS_PORT=${PROSODY_WS_PORT:-5480}
 # Erlang node name of the bench ejabberd (distinct from Debian's ejabberd@localhost).
 EJABBERD_NODE=${EJABBERD_NODE:-benchejabberd@localhost}
 
@@ -23,6 +27,24 @@ port_of() {
         ejabberd) echo "$EJABBERD_PORT" ;;
         prosody) echo "$PROSODY_PORT" ;;
         *) echo "unknown server '$1' (meerkat|ejabberd|prosody)" >&2; return 2 ;;
+    esac
+}
+
+ws_port_of() {
+    case "$1" in
+        meerkat) echo "$MEERKAT_WS_PORT" ;;
+        ejabberd) echo "$EJABBERD_WS_PORT" ;;
+        prosody) echo "$PROSODY_WS_PORT" ;;
+        *) return 2 ;;
+    esac
+}
+
+ws_path_of() {
+    case "$1" in
+        meerkat) echo /ws-xmpp ;;
+        ejabberd) echo /ws ;;
+        prosody) echo /xmpp-websocket ;;
+        *) return 2 ;;
     esac
 }
 

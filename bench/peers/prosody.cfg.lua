@@ -32,6 +32,8 @@ modules_enabled = {
 	"admin_adhoc";
 	"admin_shell";
 	"posix";
+	-- BENCH (issue 6): XMPP over WebSocket (RFC 7395) at ws://127.0.0.1:@WSPORT@/xmpp-websocket.
+	"websocket";
 }
 
 -- BENCH: no server-to-server listener or connections (loopback benchmark of c2s only).
@@ -43,7 +45,9 @@ c2s_ports = { @PORT@ }
 c2s_interfaces = { "127.0.0.1" }
 s2s_ports = { }
 component_ports = { }
-http_ports = { }
+-- BENCH (issue 6): one plain HTTP port on loopback, for mod_websocket only.
+http_ports = { @WSPORT@ }
+http_interfaces = { "127.0.0.1" }
 https_ports = { }
 c2s_direct_tls_ports = { }
 
@@ -97,3 +101,12 @@ log = {
 certificates = "/etc/prosody/certs"
 
 VirtualHost "localhost"
+
+-- BENCH (issue 6): MUC at conference.localhost, rooms created on first join (default). No
+-- discussion history (default 20 messages), like the Meerkat and ejabberd bench configs; no
+-- room archive (mod_muc_mam is not loaded). muc_room_cache_size: rooms held in memory (default
+-- 100; beyond that live rooms are swapped to disk), raised above the bench's 100 rooms.
+Component "conference.localhost" "muc"
+	max_history_messages = 0
+	muc_room_default_history_length = 0
+	muc_room_cache_size = 1000

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Usage: bench/peers/start.sh meerkat|ejabberd|prosody
 # Starts one server for the benchmarks on 127.0.0.1 (meerkat 5222, ejabberd 5322, prosody 5422,
-# domain localhost) with its data and logs under $BENCH_RUN_DIR/<name> (default
-# /tmp/meerkat-bench), an open-file limit of $NOFILE (20000), waits until the port answers and
-# prints the PID that holds the sessions (for meerkat-load --server-pid) on stdout.
+# domain localhost; XMPP over WebSocket on 5280, 5380, 5480, see common.sh) with its data and
+# logs under $BENCH_RUN_DIR/<name> (default /tmp/meerkat-bench), an open-file limit of $NOFILE
+# (20000), waits until both ports answer and prints the PID that holds the sessions (for
+# meerkat-load --server-pid) on stdout.
 # Installs the Debian package (ejabberd, prosody) first when it is missing (as root), and stops
 # the system-wide instance the package may have started. Set BENCH_FRESH=1 to wipe the run
 # directory (accounts included) before starting.
@@ -21,7 +22,8 @@ fi
 [ "${BENCH_FRESH:-0}" = 1 ] && rm -rf "$run"
 mkdir -p "$run/log"
 
-fill() { sed -e "s|@RUN@|$run|g" -e "s|@PORT@|$port|g" "$1" > "$2"; }
+wsport=$(ws_port_of "$name")
+fill() { sed -e "s|@RUN@|$run|g" -e "s|@PORT@|$port|g" -e "s|@WSPORT@|$wsport|g" "$1" > "$2"; }
 
 case "$name" in
 meerkat)
@@ -69,8 +71,8 @@ prosody)
     ;;
 esac
 
-if ! wait_port "$port" 90; then
-    echo "$name did not open 127.0.0.1:$port; logs in $run/log" >&2
+if ! wait_port "$port" 90 || ! wait_port "$wsport" 30; then
+    echo "$name did not open 127.0.0.1:$port and :$wsport; logs in $run/log" >&2
     tail -n 20 "$run"/log/* >&2 || true
     exit 1
 fi

@@ -197,7 +197,7 @@ impl XmppStream {
                 s.flush().await?;
             }
             Transport::Ws(ws) => {
-                let text = String::from_utf8_lossy(data).into_owned();
+                let text = qualify_stanza(String::from_utf8_lossy(data).into_owned());
                 ws.send(Message::Text(text.into())).await.map_err(std::io::Error::other)?;
             }
             Transport::Upgrading => return Err(closed()),
@@ -280,6 +280,29 @@ impl XmppStream {
     }
 }
 
+/// Over a WebSocket each message is a document of its own, with no stream header to declare
+/// the default namespace (RFC 7395), so a stanza must carry `xmlns='jabber:client'` itself.
+/// Meerkat and ejabberd assume it when it is missing; Prosody takes such an `<iq>` as
+/// namespace-less and never answers the bind. Adds it to an `iq`, `message` or `presence`
+/// start tag that declares no default namespace; anything else is returned unchanged.
+fn qualify_stanza(mut text: String) -> String {
+    let name_len = ["iq", "message", "presence"]
+        .into_iter()
+        .find(|n| {
+            text.strip_prefix('<')
+                .and_then(|t| t.strip_prefix(n))
+                .is_some_and(|rest| rest.starts_with([' ', '/', '>']))
+        })
+        .map(str::len);
+    let Some(name_len) = name_len else { return text };
+    let start_tag = text.split('>').next().unwrap_or_default();
+    if start_tag.contains(" xmlns=") {
+        return text;
+    }
+    text.insert_str(1 + name_len, " xmlns='jabber:client'");
+    text
+}
+
 fn closed() -> StreamError {
     StreamError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "stream closed"))
 }
@@ -289,4 +312,34 @@ pub fn escape(s: &str) -> String {
     let mut out = Vec::with_capacity(s.len());
     meerkat_xml::escape::escape_attr(&mut out, s);
     String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qualify_stanza;
+
+    #[test]
+    fn websocket_stanzas_get_the_client_namespace() {
+        let q = |s: &str| qualify_stanza(s.to_owned());
+        assert_eq!(q("<presence/>"), "<presence xmlns='jabber:client'/>");
+        assert_eq!(
+            q("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),
+            "<iq xmlns='jabber:client' type='set' id='bind1'>\
+             <bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"
+        );
+        assert_eq!(
+            q("<message to='a@b' type='chat'><body>x</body></message>"),
+            "<message xmlns='jabber:client' to='a@b' type='chat'><body>x</body></message>"
+        );
+        // Already qualified, or not a stanza: unchanged.
+        let iq = "<iq xmlns='jabber:client' type='get' id='1'/>";
+        assert_eq!(q(iq), iq);
+        let auth = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AA==</auth>";
+        assert_eq!(q(auth), auth);
+        assert_eq!(q("<iqx/>"), "<iqx/>");
+        assert_eq!(
+            q("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"),
+            "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
+        );
+    }
 }
