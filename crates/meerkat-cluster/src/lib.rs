@@ -8,6 +8,8 @@
 //!   (Stanza, Ack, Hello, State, Kick, Heartbeat, Leave) and their hostile-input-safe decoder.
 //! - [`member`]: the member table (running/stopped by heartbeats) and its events.
 //! - [`settings`]: [`Settings`] and the [`Secret`].
+//! - `nats_subs`: account subscriptions over a second, hand-written NATS connection (no
+//!   per-subscription channel; `tls://` URLs fall back to async-nats subscribers).
 //! - `cluster`: the [`Cluster`] handle over `async-nats`: reconnecting connection,
 //!   reference-counted account subscriptions, request/ack [`Cluster::send_stanza`] resolving
 //!   to a [`Delivery`], the [`Inbound`] queue, heartbeats and [`Cluster::members`].
@@ -23,6 +25,7 @@
 mod cluster;
 pub mod envelope;
 pub mod member;
+mod nats_subs;
 pub mod settings;
 mod siphash;
 pub mod subjects;
