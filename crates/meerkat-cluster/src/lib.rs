@@ -1,5 +1,6 @@
 //! Meerkat clustering transport: nodes exchange stanzas and account state over core NATS
-//! (design: `docs/cluster.md`). No node connects to another; each keeps one NATS connection.
+//! (design: `docs/cluster.md`). No node connects to another; each keeps two NATS connections
+//! (account subscriptions on their own, see `nats_subs`).
 //!
 //! Crate map:
 //! - [`subjects`]: keyed-hash subject names (`mk.<cluster>.u.<h>` per online account,

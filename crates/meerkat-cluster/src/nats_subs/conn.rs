@@ -1,6 +1,7 @@
 //! The subscription connection's task: connect, subscribe every account, then read messages
 //! and write queued SUB/UNSUB until the connection is lost; reconnect with
-//! [`crate::reconnect_backoff`] forever.
+//! [`crate::reconnect_backoff`] forever. Only the configured URLs are tried (servers a NATS
+//! cluster announces in INFO `connect_urls` are not followed).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

@@ -192,9 +192,10 @@ fn parse_msg(
     if buf.get(total - 2..total) != Some(&b"\r\n"[..]) {
         return Err(ProtoError::Malformed("MSG payload not followed by CRLF"));
     }
-    buf.advance(eol + 2);
-    let payload = buf.split_to(size).freeze();
-    buf.advance(2);
+    // Copied out rather than split off: a queued stanza must not keep the whole read buffer
+    // alive behind it.
+    let payload = Bytes::copy_from_slice(buf.get(eol + 2..total - 2).unwrap_or_default());
+    buf.advance(total);
     Ok(Some(ServerOp::Msg { sid, reply, payload }))
 }
 
