@@ -146,8 +146,9 @@ async fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// NATS processes a new subscription asynchronously (a client flush only writes the SUB), so
-/// before asserting on delivery, probe until `holder` acknowledges and drain the probe.
+/// Before asserting on delivery, probe until `holder` acknowledges and drain the probe (a
+/// subscription is in force when `subscribe_account` returns, see
+/// `a_subscription_is_effective_when_subscribe_returns`; this also covers reconnects).
 async fn wait_interest(from: &Cluster, account: &str, holder_rx: &mut mpsc::Receiver<Inbound>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
