@@ -1,20 +1,19 @@
 //! The [`Cluster`] handle: one NATS connection per node, account subscriptions with reference
 //! counting, request/ack stanza delivery, the inbound queue and membership by heartbeats.
 
-use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::{Client, ConnectOptions, Event, Message, RequestErrorKind, ServerAddr};
 use bytes::Bytes;
-use futures_util::stream::{SelectAll, Stream, StreamExt};
+use futures_util::stream::StreamExt;
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::envelope::{AccountState, AckStatus, Body, BoshStatus, Envelope, Keys, Limits};
 use crate::member::{Member, MemberEvent, MemberTable};
+use crate::nats_subs::{AccountSubs, Deliver};
 use crate::settings::Settings;
 use crate::subjects::{node_tag, normalise_bare, Subjects};
 
@@ -185,12 +184,19 @@ pub struct Stats {
     pub disconnects: AtomicU64,
     /// Times the NATS connection was (re-)established.
     pub connects: AtomicU64,
+    /// Times the account subscription connection was lost.
+    pub subs_disconnects: AtomicU64,
+    /// Times the account subscription connection was (re-)established, every account
+    /// subscribed.
+    pub subs_connects: AtomicU64,
+    /// `-ERR` from NATS and protocol violations on the account subscription connection.
+    pub subs_protocol_errors: AtomicU64,
     /// Heartbeats of new nodes ignored because the member table was full.
     pub members_overflow: AtomicU64,
 }
 
 impl Stats {
-    fn inc(c: &AtomicU64) {
+    pub(crate) fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -198,15 +204,6 @@ impl Stats {
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
     }
-}
-
-type MsgStream = Pin<Box<dyn Stream<Item = Message> + Send>>;
-
-struct AccountSub {
-    refs: u32,
-    /// Dropping it ends the account's stream in the dispatcher, which drops the subscriber
-    /// (UNSUB to NATS).
-    _cancel: oneshot::Sender<()>,
 }
 
 struct Shared {
@@ -220,11 +217,10 @@ struct Shared {
     admin_address: String,
     started_at: u64,
     request_timeout: Duration,
-    accounts: Mutex<HashMap<String, AccountSub>>,
+    subs: AccountSubs,
     members: Mutex<MemberTable>,
     events: broadcast::Sender<MemberEvent>,
     inbound: mpsc::Sender<Inbound>,
-    streams: mpsc::UnboundedSender<MsgStream>,
     stats: Arc<Stats>,
     /// Permits for the forwarded BOSH requests being served.
     bosh_slots: Arc<Semaphore>,
@@ -236,7 +232,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Index of the heartbeat sender in `Inner::tasks`.
-const HEARTBEAT_TASK: usize = 2;
+const HEARTBEAT_TASK: usize = 1;
 
 struct Inner {
     shared: Arc<Shared>,
@@ -340,8 +336,15 @@ impl Cluster {
             .subscribe(subjects.bosh(&tag))
             .await
             .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+        let subs = AccountSubs::new(
+            &settings.nats_urls,
+            &settings.node_name,
+            subjects.clone(),
+            &client,
+            stats.clone(),
+        )
+        .map_err(ClusterError::Settings)?;
         let (inbound_tx, inbound_rx) = mpsc::channel(settings.inbound_capacity);
-        let (streams_tx, streams_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
             client,
@@ -353,7 +356,7 @@ impl Cluster {
             admin_address: settings.admin_address.clone(),
             started_at: now_ms(),
             request_timeout: settings.request_timeout,
-            accounts: Mutex::new(HashMap::new()),
+            subs,
             members: Mutex::new(MemberTable::new(
                 &settings.node_name,
                 settings.node_timeout,
@@ -361,18 +364,17 @@ impl Cluster {
             )),
             events,
             inbound: inbound_tx,
-            streams: streams_tx,
             stats,
             bosh_slots: Arc::new(Semaphore::new(MAX_BOSH_FORWARDED)),
         });
         // Owned by the handle: aborted when the last clone is dropped.
-        let tasks = vec![
-            tokio::spawn(dispatch(shared.clone(), streams_rx)),
+        let mut tasks = vec![
             tokio::spawn(heartbeats_in(shared.clone(), hb_sub)),
             tokio::spawn(heartbeats_out(shared.clone(), settings.heartbeat)),
             tokio::spawn(bosh_in(shared.clone(), bosh_sub)),
         ];
         debug_assert!(tasks.len() > HEARTBEAT_TASK);
+        tasks.extend(shared.subs.spawn(shared.clone()));
         tracing::info!(
             node = %settings.node_name,
             cluster = %settings.cluster_name,
@@ -412,58 +414,34 @@ impl Cluster {
         &self.shared().stats
     }
 
-    /// Whether the NATS connection is currently up.
+    /// Whether both NATS connections are up: the main one and the account subscription one
+    /// (every account subscribed again after a reconnect).
     pub fn is_connected(&self) -> bool {
         self.shared().client.connection_state() == async_nats::connection::State::Connected
+            && self.shared().subs.is_connected()
     }
 
     /// Number of accounts this node is subscribed to.
     pub fn account_count(&self) -> usize {
-        lock(&self.shared().accounts).len()
+        self.shared().subs.count()
     }
 
     /// Starts receiving stanzas for `bare` (call at each resource bind; reference counted:
-    /// only the first call subscribes on NATS). NATS applies the subscription asynchronously:
-    /// a stanza sent from another node in the first moments may still get `NoResponders` and
-    /// go to offline storage, so the server should deliver offline messages after this returns
-    /// (RFC 6121 does so at initial presence, which follows the bind).
+    /// only the first call subscribes on NATS). While connected, the first call returns once
+    /// NATS has applied the subscription (a PING/PONG round trip on the subscription
+    /// connection), so what this node publishes next (a Hello) cannot be answered before it
+    /// can hear the answer. While disconnected it returns at once and the account is
+    /// subscribed on reconnect: meanwhile stanzas from other nodes go to offline storage, so
+    /// the server should deliver offline messages after this returns (RFC 6121 does so at
+    /// initial presence, which follows the bind).
     pub async fn subscribe_account(&self, bare: &str) -> Result<(), ClusterError> {
-        let s = self.shared();
-        let key = normalise_bare(bare);
-        let cancel_rx = {
-            let mut accounts = lock(&s.accounts);
-            if let Some(a) = accounts.get_mut(&key) {
-                a.refs = a.refs.saturating_add(1);
-                return Ok(());
-            }
-            let (tx, rx) = oneshot::channel();
-            accounts.insert(key.clone(), AccountSub { refs: 1, _cancel: tx });
-            rx
-        };
-        // If the account is unsubscribed while this awaits, the sender is gone and the stream
-        // ends at once in the dispatcher: the subscription never lingers.
-        let sub = match s.client.subscribe(s.subjects.account(&key)).await {
-            Ok(sub) => sub,
-            Err(e) => {
-                self.unsubscribe_account(&key);
-                return Err(ClusterError::Subscribe(e.to_string()));
-            }
-        };
-        let stream: MsgStream = Box::pin(sub.take_until(cancel_rx));
-        s.streams.send(stream).map_err(|_| ClusterError::Subscribe("cluster stopped".into()))
+        self.shared().subs.subscribe(&normalise_bare(bare)).await.map_err(ClusterError::Subscribe)
     }
 
     /// Releases one reference taken by [`Cluster::subscribe_account`] (call at each resource
     /// unbind); the last one unsubscribes on NATS.
     pub fn unsubscribe_account(&self, bare: &str) {
-        let key = normalise_bare(bare);
-        let mut accounts = lock(&self.shared().accounts);
-        if let Some(a) = accounts.get_mut(&key) {
-            a.refs -= 1;
-            if a.refs == 0 {
-                accounts.remove(&key);
-            }
-        }
+        self.shared().subs.unsubscribe(&normalise_bare(bare));
     }
 
     /// Publishes a stanza for `to` (full or bare JID) as a request on the account's subject and
@@ -680,7 +658,7 @@ impl Shared {
     }
 
     fn holds(&self, jid: &str) -> bool {
-        lock(&self.accounts).contains_key(&normalise_bare(jid))
+        self.subs.holds(&normalise_bare(jid))
     }
 
     fn emit(&self, events: Vec<MemberEvent>) {
@@ -694,8 +672,8 @@ impl Shared {
         }
     }
 
-    async fn on_account_message(&self, msg: Message) {
-        let Some(env) = self.open(&msg.payload) else { return };
+    async fn on_account_message(&self, payload: Bytes, reply: Option<String>) {
+        let Some(env) = self.open(&payload) else { return };
         if env.sender == self.node {
             return;
         }
@@ -714,7 +692,7 @@ impl Shared {
                         AckStatus::Busy
                     }
                 };
-                if let Some(reply) = msg.reply {
+                if let Some(reply) = reply {
                     let ack = Envelope { sender: self.node.clone(), body: Body::Ack(status) };
                     if let Ok(p) = ack.encode(&self.keys, &self.limits) {
                         if let Err(e) = self.client.publish(reply, p).await {
@@ -728,7 +706,7 @@ impl Shared {
                 if !self.holds(&account) {
                     return;
                 }
-                let Some(reply_to) = msg.reply else { return };
+                let Some(reply_to) = reply else { return };
                 let (tx, rx) = oneshot::channel();
                 let item = Inbound::Resume { from_node, account, previd, reply: Reply(tx) };
                 if self.inbound.try_send(item).is_err() {
@@ -866,18 +844,9 @@ impl Replier {
     }
 }
 
-/// One task for all account subscriptions, so an online account costs a subscription, not a
-/// task.
-async fn dispatch(shared: Arc<Shared>, mut new_streams: mpsc::UnboundedReceiver<MsgStream>) {
-    let mut all: SelectAll<MsgStream> = SelectAll::new();
-    loop {
-        tokio::select! {
-            s = new_streams.recv() => match s {
-                Some(s) => all.push(s),
-                None => return,
-            },
-            Some(msg) = all.next(), if !all.is_empty() => shared.on_account_message(msg).await,
-        }
+impl Deliver for Shared {
+    async fn deliver(&self, payload: Bytes, reply: Option<String>) {
+        self.on_account_message(payload, reply).await;
     }
 }
 

@@ -1,5 +1,6 @@
 //! Meerkat clustering transport: nodes exchange stanzas and account state over core NATS
-//! (design: `docs/cluster.md`). No node connects to another; each keeps one NATS connection.
+//! (design: `docs/cluster.md`). No node connects to another; each keeps two NATS connections
+//! (account subscriptions on their own, see `nats_subs`).
 //!
 //! Crate map:
 //! - [`subjects`]: keyed-hash subject names (`mk.<cluster>.u.<h>` per online account,
@@ -10,6 +11,8 @@
 //!   hostile-input-safe decoder.
 //! - [`member`]: the member table (running/stopped by heartbeats) and its events.
 //! - [`settings`]: [`Settings`] and the [`Secret`].
+//! - `nats_subs`: account subscriptions over a second, hand-written NATS connection (no
+//!   per-subscription channel; `tls://` URLs fall back to async-nats subscribers).
 //! - `cluster`: the [`Cluster`] handle over `async-nats`: reconnecting connection,
 //!   reference-counted account subscriptions, request/ack [`Cluster::send_stanza`] resolving
 //!   to a [`Delivery`], the [`Inbound`] queue, heartbeats and [`Cluster::members`].
@@ -25,6 +28,7 @@
 mod cluster;
 pub mod envelope;
 pub mod member;
+mod nats_subs;
 pub mod settings;
 mod siphash;
 pub mod subjects;

@@ -147,8 +147,9 @@ async fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// NATS processes a new subscription asynchronously (a client flush only writes the SUB), so
-/// before asserting on delivery, probe until `holder` acknowledges and drain the probe.
+/// Before asserting on delivery, probe until `holder` acknowledges and drain the probe (a
+/// subscription is in force when `subscribe_account` returns, see
+/// `a_subscription_is_effective_when_subscribe_returns`; this also covers reconnects).
 async fn wait_interest(from: &Cluster, account: &str, holder_rx: &mut mpsc::Receiver<Inbound>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -215,6 +216,23 @@ async fn stanza_to_account_held_elsewhere_is_delivered_and_acked() {
         assert!(Instant::now() < deadline, "still delivered after the last unsubscribe: {d:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The first `subscribe_account` returns once NATS has applied the subscription (its own
+/// connection's PING/PONG round trip): a stanza sent right after finds it, with no probing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_is_effective_when_subscribe_returns() {
+    let nats = Nats::start();
+    let (a, _arx) = node(&nats, "order-a").await;
+    let (b, mut b_rx) = node(&nats, "order-b").await;
+    for i in 0..50 {
+        let account = format!("user{i}@example.com");
+        b.subscribe_account(&account).await.unwrap();
+        let d = a.send_stanza(&account, Bytes::from_static(b"<x/>")).await.unwrap();
+        assert_eq!(d, Delivery::Delivered { by_node: "order-b".into() }, "{account}");
+        assert!(matches!(b_rx.recv().await, Some(Inbound::Stanza { to, .. }) if to == account));
+    }
+    assert_eq!(b.account_count(), 50);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,6 +501,10 @@ async fn nats_restart_reconnects_resubscribes_and_delivers_again() {
     }
     assert!(Stats::get(&b.stats().disconnects) >= 1);
     assert!(Stats::get(&b.stats().connects) >= 2);
+    // The account subscription connection, too.
+    assert!(log_lines_with(&["account subscriptions disconnected from NATS", "restart-b"]) >= 1);
+    assert!(Stats::get(&b.stats().subs_disconnects) >= 1);
+    assert!(Stats::get(&b.stats().subs_connects) >= 2);
     // Membership survives: both still see each other running.
     wait_until(Duration::from_secs(3), || {
         a.members().iter().filter(|m| m.state == MemberState::Running).count() == 2
