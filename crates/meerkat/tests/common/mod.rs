@@ -69,8 +69,35 @@ pub fn meerkat_bin() -> &'static str {
 
 /// A loopback port that was free a moment ago (bind port 0, read it, drop the listener).
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr").port()
+    // The kernel may hand the same port to two probes in a row once the first is closed: never
+    // give a port twice in one test binary, so one node's c2s and admin ports cannot collide.
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().expect("local_addr").port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// The ports of the `[[listen.http]]` sections of a rendered configuration.
+fn http_ports(config: &str) -> Vec<u16> {
+    let mut ports = Vec::new();
+    let mut in_http = false;
+    for line in config.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_http = line == "[[listen.http]]";
+        } else if in_http {
+            let port = line.strip_prefix("port").map(|r| r.trim_start().trim_start_matches('='));
+            if let Some(p) = port.and_then(|r| r.trim().parse().ok()) {
+                ports.push(p);
+            }
+        }
+    }
+    ports
 }
 
 /// A fresh lowercase name `base_xxxxxxxx`, so tests never share users.
@@ -322,6 +349,7 @@ impl TestServer {
         if !b.extra.contains("[storage]") {
             config.push_str(&preset_storage().await);
         }
+        let http_ports = http_ports(&config);
         std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
         let log_path = dir.path().join("meerkat.log");
         let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
@@ -353,6 +381,8 @@ impl TestServer {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut waiting: Vec<u16> = server.ports.clone();
         waiting.push(admin_port);
+        // HTTP listeners are bound after the c2s ones: a test's first request must not race them.
+        waiting.extend(http_ports);
         while !waiting.is_empty() {
             if let Some(status) = server.exited() {
                 return Err(format!(
