@@ -21,6 +21,8 @@
 # port: NATS's client port for Meerkat (every node's only peer), the Erlang distribution ports
 # of the ejabberd nodes (their full mesh). Results: DIR/<server>-<n>-{warm,connect,chat}.json and
 # DIR/summary.tsv.
+#
+# MEERKAT_LOAD_SOURCES: the load tool's source addresses (default 127.0.1.1-127.0.1.32).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/peers/common.sh
@@ -46,6 +48,10 @@ while [ $# -gt 0 ]; do
 done
 mkdir -p "$OUT"
 LOAD=${MEERKAT_LOAD:-target/release/meerkat-load}
+# Many source addresses: from one address, Linux's source-port search makes each connect()
+# slow past ~10k connections per server, which stalled the load tool (11% of 140k logins
+# timed out in 2026-12-07's capacity run).
+SOURCES="--source-ips ${MEERKAT_LOAD_SOURCES:-127.0.1.1-127.0.1.32}"
 [ -x "$LOAD" ] || LOAD=$CARGO_TARGET_DIR/release/meerkat-load
 [ -x "$LOAD" ] || { echo "no meerkat-load: cargo build --release -p meerkat-load" >&2; exit 1; }
 # PostgreSQL and NATS of their own (scripts/dev-services with another directory and ports), so
@@ -113,7 +119,7 @@ for server in ${SERVERS//,/ }; do
         CURRENT=$server
         start_cluster "$server" "$n"
         pid_args=$(for p in $PIDS; do printf -- '--server-pid %s ' "$p"; done)
-        "$LOAD" --server "$SRV" --cluster --quiet register -n "$users" --concurrency 50 >/dev/null
+        "$LOAD" --server "$SRV" --cluster --quiet $SOURCES register -n "$users" --concurrency 50 >/dev/null
         # Every user logs in once before the measured phases, filling the load tool's SCRAM key
         # cache: otherwise the tool spends ~1 ms of CPU per login on PBKDF2 on the same two
         # cores as the servers, and the login times would measure it (real clients keep their
@@ -121,18 +127,18 @@ for server in ${SERVERS//,/ }; do
         keys="$OUT/$server-$n.keys"
         rm -f "$keys"
         # The nodes are fresh here: this pass's JSON holds the memory per session.
-        "$LOAD" --server "$SRV" --cluster --quiet --key-cache "$keys" $pid_args \
+        "$LOAD" --server "$SRV" --cluster --quiet $SOURCES --key-cache "$keys" $pid_args \
             --json-out "$OUT/$server-$n-warm.json" \
             connect -n "$users" --login-rate 2000 --duration 1s >/dev/null
         sleep 5
         b0=$(cluster_bytes "$PORTS")
         if [ "$CONNECT" = 1 ]; then
-            "$LOAD" --server "$SRV" --cluster --quiet --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-connect.json" \
+            "$LOAD" --server "$SRV" --cluster --quiet $SOURCES --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-connect.json" \
                 connect -n "$users" --login-rate "$LOGIN_RATE" --duration 10s >/dev/null
             sleep 2
         fi
         b1=$(cluster_bytes "$PORTS")
-        "$LOAD" --server "$SRV" --cluster --quiet --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-chat.json" \
+        "$LOAD" --server "$SRV" --cluster --quiet $SOURCES --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-chat.json" \
             chat -n "$users" --login-rate "$LOGIN_RATE" --period 60s --duration "$HOLD" >/dev/null || true
         stop_cluster "$server"
         CURRENT=""

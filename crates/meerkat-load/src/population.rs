@@ -227,7 +227,10 @@ impl UserConfig {
         if self.source_ips.is_empty() {
             return None;
         }
-        let i = usize::try_from(idx % self.source_ips.len() as u64).unwrap_or(0);
+        // Users of one target are `idx ≡ t (mod targets)`: stepping by that stride spreads
+        // each target's connections over every source address, not over a fixed few of them.
+        let stride = self.cluster.len().max(1) as u64;
+        let i = usize::try_from((idx / stride) % self.source_ips.len() as u64).unwrap_or(0);
         self.source_ips.get(i).copied()
     }
 }
@@ -655,5 +658,23 @@ mod cluster_tests {
         cfg.cluster = vec![node(2), node(3), node(4)];
         let got: Vec<u16> = (0..6).map(|i| cfg.target_of(i).port()).collect();
         assert_eq!(got, vec![2, 3, 4, 2, 3, 4]);
+    }
+
+    #[test]
+    fn each_node_gets_users_from_every_source_address() {
+        let mut cfg: UserConfig = serde_json::from_value(serde_json::json!({
+            "target": "127.0.0.1:1", "source_ips": ["127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4"],
+            "domain": "d", "starttls": false, "mech": "Plain", "resource": "r", "prefix": "u",
+            "password": "p", "login_timeout_ms": 1, "key_cache": null, "max_pending_logins": 1,
+            "chat_period_ms": null
+        }))
+        .expect("config");
+        cfg.cluster = (2..4).map(|p| SocketAddr::from(([127, 0, 0, 1], p))).collect();
+        // Two nodes, four sources: with `idx % 4` node 2 would see only .1 and .3.
+        let mut pairs = std::collections::HashSet::new();
+        for i in 0..8 {
+            pairs.insert((cfg.target_of(i).port(), cfg.source_ip(i).map(|ip| ip.to_string())));
+        }
+        assert_eq!(pairs.len(), 8, "every (node, source) pair is used: {pairs:?}");
     }
 }

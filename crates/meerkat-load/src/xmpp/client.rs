@@ -94,7 +94,13 @@ pub enum Registered {
 }
 
 fn protocol(what: &str, el: &Element) -> ClientError {
-    ClientError::Protocol(format!("{what}: got <{} xmlns='{}'>", el.name, el.ns))
+    // A stream error names its condition: the one fact a failed run needs.
+    let detail = if el.is("error", NS_STREAM) {
+        format!(" ({})", condition(el, "urn:ietf:params:xml:ns:xmpp-streams"))
+    } else {
+        String::new()
+    };
+    ClientError::Protocol(format!("{what}: got <{} xmlns='{}'>{detail}", el.name, el.ns))
 }
 
 /// First child element's name, e.g. the condition inside `<failure/>` or `<error/>`.

@@ -117,6 +117,7 @@ pub async fn negotiate(
                     return Err(Abort::Closed);
                 }
                 Action::Close(Some(err)) => {
+                    tracing::info!(what = "negotiation_failed", peer = %conn.peer, condition = ?err.condition);
                     // The machine sent our header first where the stream had none, so the
                     // host given here is never written.
                     let host = server.config.general.hosts.first().cloned().unwrap_or_default();
