@@ -33,16 +33,18 @@ ctl() {  # ctl K ARGS...: ejabberdctl for node K
 nodes() { ls -d "$ROOT"/ej* 2>/dev/null | sed 's|.*/ej||' | sort -n; }
 
 start() {
-    local n=$1 k run port cookie
+    local n=$1 k run port wsport cookie
     ensure_pkg ejabberd ejabberdctl
     stop_system_instance ejabberd
     mkdir -p "$ROOT"
     cookie=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z' | head -c 20)
     for k in $(seq 1 "$n"); do
-        run="$ROOT/ej$k"; port=$((BASE + k))
+        # The bench config also has a WebSocket listener (issue 6): BASE+500+K, unused here.
+        run="$ROOT/ej$k"; port=$((BASE + k)); wsport=$((BASE + 500 + k))
         port_open "$port" && { echo "127.0.0.1:$port in use" >&2; exit 1; }
         rm -rf "$run"; mkdir -p "$run/etc/modules.d" "$run/spool" "$run/log"
-        sed -e "s|@RUN@|$run|g" -e "s|@PORT@|$port|g" "$PEERS_DIR/ejabberd.yml" > "$run/etc/ejabberd.yml"
+        sed -e "s|@RUN@|$run|g" -e "s|@PORT@|$port|g" -e "s|@WSPORT@|$wsport|g" \
+            "$PEERS_DIR/ejabberd.yml" > "$run/etc/ejabberd.yml"
         sed -e "s|@RUN@|$run|g" -e "s|@PORT@|$port|g" "$PEERS_DIR/ejabberdctl.cfg" > "$run/etc/ejabberdctl.cfg"
         cp /etc/ejabberd/inetrc "$run/etc/inetrc"
         printf '%s' "$cookie" > "$run/spool/.erlang.cookie"

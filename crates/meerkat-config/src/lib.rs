@@ -82,6 +82,8 @@ pub struct General {
     pub data_dir: PathBuf,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a `tracing` filter string).
     pub loglevel: String,
+    /// Runtime threads; 0 means one per CPU core.
+    pub worker_threads: usize,
 }
 
 impl Default for General {
@@ -91,6 +93,7 @@ impl Default for General {
             node_name: "meerkat@localhost".into(),
             data_dir: PathBuf::from("data"),
             loglevel: "info".into(),
+            worker_threads: 0,
         }
     }
 }

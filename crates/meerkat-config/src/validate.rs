@@ -28,6 +28,8 @@ pub const MIN_SCRAM_ITERATIONS: u32 = 4096;
 /// Largest iteration count: each login costs this many HMACs of CPU, so a huge value turns every
 /// login into a denial of service of the node itself.
 pub const MAX_SCRAM_ITERATIONS: u32 = 10_000_000;
+/// Upper bound of `general.worker_threads`: far beyond any core count, it catches typos.
+pub const MAX_WORKER_THREADS: usize = 1024;
 
 /// Checks every rule; returns the first broken one.
 pub fn validate(config: &Config, file: &Path) -> Result<(), ConfigError> {
@@ -61,6 +63,13 @@ fn general(config: &Config, file: &Path) -> Result<(), ConfigError> {
     }
     if general.data_dir.as_os_str().is_empty() {
         return Err(ConfigError::invalid(file, "general.data_dir", "must not be empty"));
+    }
+    if general.worker_threads > MAX_WORKER_THREADS {
+        return Err(ConfigError::invalid(
+            file,
+            "general.worker_threads",
+            format!("at most {MAX_WORKER_THREADS} (0 means one per CPU core)"),
+        ));
     }
     if general.loglevel.trim().is_empty() {
         return Err(ConfigError::invalid(file, "general.loglevel", "must not be empty"));
@@ -667,6 +676,11 @@ mod tests {
         assert_eq!(rejected("[auth]\nscram_iterations = 4095\n").0, "auth.scram_iterations");
         assert_eq!(rejected("[auth]\nscram_iterations = 4000000000\n").0, "auth.scram_iterations");
         accepted("[auth]\nscram_iterations = 10000\n");
+    }
+
+    #[test]
+    fn absurd_worker_thread_counts_are_rejected() {
+        assert_eq!(rejected("[general]\nworker_threads = 5000\n").0, "general.worker_threads");
     }
 
     #[test]

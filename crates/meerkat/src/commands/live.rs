@@ -13,7 +13,11 @@ pub fn run(config: Config, config_path: Option<&Path>) -> Result<(), Failure> {
     if let Err(e) = crate::os_limits::raise_nofile() {
         tracing::warn!(what = "nofile_unknown", error = %e, "cannot read the file descriptor limit");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.general.worker_threads > 0 {
+        builder.worker_threads(config.general.worker_threads);
+    }
+    let runtime = builder
         .enable_all()
         .thread_name("meerkat")
         .build()
