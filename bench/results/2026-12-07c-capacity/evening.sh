@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The evening's issue-5 runs, one after the other on a quiet machine (binaries of 5d3c3c2+):
+# The evening's issue-5 runs, one after the other on a quiet machine (binaries of 81c029f):
 # 140,000 sessions on 8 nodes with the chat ramp at 250 logins/s, 32 Meerkat nodes, 32 ejabberd nodes.
 cd /work/main
 export MEERKAT_BIN=/tmp/meerkat-glibc

@@ -2,7 +2,8 @@
 # After evening.sh (whose ejabberd run failed on the @WSPORT@ placeholder, fixed in
 # bench/cluster/ejabberd.sh): ejabberd at 32 nodes, then Meerkat at 32 nodes with one runtime
 # thread per node (TOKIO_WORKER_THREADS=1, what general.worker_threads = 1 sets), then a repeat
-# of Meerkat at 32 nodes with the defaults. Binaries of b60eb54 (glibc).
+# of Meerkat at 32 nodes with the defaults. Binaries of 81c029f (glibc). The last two were
+# stopped before they measured anything (end of the session): only the ejabberd run is reported.
 cd /work/main
 export MEERKAT_BIN=/tmp/meerkat-glibc
 D=bench/results/2026-12-07c-capacity
