@@ -62,10 +62,11 @@ mod tests;
 use crate::{MiscStores, Result, Storage, StorageError};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgTransaction};
+use sqlx::Connection as _;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The schema, embedded from `migrations/postgres` (`build.rs` makes cargo notice new files).
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -118,19 +119,54 @@ pub async fn open(settings: &PgSettings) -> Result<Storage> {
     Ok(PgStore::open(settings).await?.into_storage())
 }
 
+/// A pooled connection idle this long is tested (one round trip) before a query uses it, as is
+/// one idle since before the last connection-level failure: the database may have restarted
+/// meanwhile and left it broken. Under load connections never idle this long.
+const RETEST_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Takes a per-user transaction-level advisory lock: `$1` is the lock class (one per kind of
 /// write), `$2`/`$3` the user's host and username. The key is a hash of the user: a collision
 /// only serialises two users' writes, it never lets a limit be passed.
 const USER_LOCK: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))";
 
 /// Whether the last attempt to reach the server failed, shared by the pool's connect hook and
-/// the error mapping so an outage is logged once and the recovery once.
-#[derive(Debug, Default)]
+/// the error mapping so an outage is logged once and the recovery once; and when a connection
+/// was last lost, so that connections idle since then are tested before use.
+#[derive(Debug)]
 struct Health {
     unreachable: AtomicBool,
+    /// Origin of the millisecond stamps below.
+    since: Instant,
+    /// Milliseconds after `since`, plus one, of the last connection-level failure (0: none).
+    lost_at: AtomicU64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            unreachable: AtomicBool::new(false),
+            since: Instant::now(),
+            lost_at: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Health {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether a connection idle for `idle_for` must be tested before use.
+    fn must_retest(&self, idle_for: Duration) -> bool {
+        if idle_for >= RETEST_IDLE_AFTER {
+            return true;
+        }
+        let lost_at = self.lost_at.load(Ordering::Relaxed);
+        let idle_ms = u64::try_from(idle_for.as_millis()).unwrap_or(u64::MAX);
+        // Idle since at or before the failure (stamps are one more than the time).
+        lost_at != 0 && self.now_ms().saturating_sub(idle_ms) < lost_at
+    }
+
     /// Notes a failed request; logs the first connection-level failure of an outage.
     fn failed(&self, op: &'static str, error: &sqlx::Error) {
         let connection_lost =
@@ -139,6 +175,9 @@ impl Health {
                     // Class 08 (connection exception) and 57P01..57P03 (shutdown, cannot connect now).
                     code.starts_with("08") || code.starts_with("57P")
                 });
+        if connection_lost {
+            self.lost_at.store(self.now_ms().saturating_add(1), Ordering::Relaxed);
+        }
         if connection_lost && !self.unreachable.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 what = "storage_unreachable",
@@ -188,9 +227,24 @@ impl PgStore {
         }
         let health = Arc::new(Health::default());
         let hook = health.clone();
+        let retest = health.clone();
         let connect = PgPoolOptions::new()
             .max_connections(settings.pool_size.max(1))
             .acquire_timeout(settings.connect_timeout)
+            // sqlx tests a connection both when it is taken (a Sync round trip, by default)
+            // and when it is given back (always): three round trips per query. Busy
+            // connections were just tested on release, so only one idle long enough for the
+            // database to have restarted meanwhile is tested again before use.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                let test = retest.must_retest(meta.idle_for);
+                Box::pin(async move {
+                    if test {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |_conn, _meta| {
                 hook.connected();
                 Box::pin(async { Ok(()) })

@@ -5,7 +5,7 @@
 //! These tests need PostgreSQL's server binaries; without them they fail with a message saying
 //! how to install them (see [`crate::testsuite::INSTALL_HINT`]).
 
-use super::{open, redact_url, PgSettings, PgStore, MIGRATOR};
+use super::{open, redact_url, Health, PgSettings, PgStore, MIGRATOR, RETEST_IDLE_AFTER};
 use crate::testsuite::{self, PgServer};
 use crate::{RosterItem, Storage, StorageError};
 use std::time::Duration;
@@ -156,6 +156,23 @@ async fn unreachable_server_is_a_backend_error() {
 
     let bad = open(&settings("mysql://x".into())).await.err().expect("bad URL");
     assert!(bad.to_string().contains("invalid PostgreSQL URL"), "{bad}");
+}
+
+/// Pooled connections skip sqlx's test before use unless they idled long, or since before a
+/// connection was last lost (the server may have restarted meanwhile).
+#[test]
+fn idle_connections_are_retested_after_a_lost_connection() {
+    let health = Health::default();
+    let short = Duration::from_millis(5);
+    assert!(!health.must_retest(short), "busy connection tested");
+    assert!(health.must_retest(RETEST_IDLE_AFTER), "long-idle connection not tested");
+    std::thread::sleep(Duration::from_millis(20));
+    health.failed("test", &sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()));
+    assert!(health.must_retest(Duration::from_millis(15)), "idle across the failure, not tested");
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(!health.must_retest(short), "used after the failure, tested again");
+    health.failed("test", &sqlx::Error::RowNotFound);
+    assert!(!health.must_retest(short), "a query error is not a lost connection");
 }
 
 /// After the server restarts under an open pool, requests fail while it is down and work again

@@ -155,6 +155,9 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                // A file connection does not break while idle; the test on acquire would
+                // cost a hop to the connection's worker thread for every query.
+                .test_before_acquire(false)
                 .connect_with(options)
         };
         let opened = |e| StorageError::Backend(format!("opening database {}: {e}", path.display()));
