@@ -5,7 +5,7 @@
 #
 #   bench/cluster/scaling.sh [--servers meerkat,ejabberd] [--nodes 2,4,8,16,32]
 #                            [--per-node 1000] [--hold 60s] [--login-rate 500] [--out DIR]
-#                            [--no-connect]
+#                            [--no-connect] [--grace 5s]
 #
 # For each server and cluster size it starts the cluster (scripts/dev-cluster or
 # bench/cluster/ejabberd.sh), registers the users, then
@@ -14,7 +14,8 @@
 #   1. `connect`: logs every user in (--login-rate) and holds them 10 s: bytes exchanged between the
 #      cluster's processes per login (and logout), login times;
 #      (skipped with --no-connect, e.g. for the capacity run of 8 x 17,500 users);
-#   2. `chat` with --period 60s for --hold: time-to-delivery percentiles, loss, and each
+#   2. `chat` with --period 60s for --hold: time-to-delivery percentiles, loss (messages not
+#      received within --grace after sending stopped), and each
 #      node's RSS and CPU (meerkat-load --server-pid for every node);
 # and stops the cluster. "Between the cluster's processes" is measured the same way for both:
 # the sum of tcpi_bytes_sent (ss -ti) over loopback connections with one end on a cluster
@@ -32,6 +33,7 @@ NODES=2,4,8,16,32
 PER_NODE=1000
 HOLD=60s
 LOGIN_RATE=500
+GRACE=5s
 CONNECT=1
 OUT="bench/results/$(date -u +%Y-%m-%d)-scaling"
 while [ $# -gt 0 ]; do
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
         --login-rate) LOGIN_RATE=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --no-connect) CONNECT=0; shift ;;
+        --grace) GRACE=$2; shift 2 ;;
         *) sed -n '2,20p' "$0" >&2; exit 2 ;;
     esac
 done
@@ -139,7 +142,7 @@ for server in ${SERVERS//,/ }; do
         fi
         b1=$(cluster_bytes "$PORTS")
         "$LOAD" --server "$SRV" --cluster --quiet $SOURCES --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-chat.json" \
-            chat -n "$users" --login-rate "$LOGIN_RATE" --period 60s --duration "$HOLD" >/dev/null || true
+            chat -n "$users" --login-rate "$LOGIN_RATE" --period 60s --duration "$HOLD" --grace "$GRACE" >/dev/null || true
         stop_cluster "$server"
         CURRENT=""
         rm -f "$keys"
