@@ -12,6 +12,11 @@
 # Data and logs under $BENCH_RUN_DIR/ejcluster/ejK (default /tmp/meerkat-bench). All nodes share
 # one Erlang cookie (a cluster needs it) written to each node's spool. Runs as the ejabberd user
 # through setpriv, with the open-file limit of $NOFILE (20000).
+#
+# The nodes share this machine's cores as Meerkat's dev cluster does (scripts/dev-cluster):
+# each BEAM gets cores/N schedulers (at least 1) and no scheduler busy-waiting, which the VM
+# otherwise does on every idle scheduler, a cost that N VMs on 2 cores multiply.
+# EJCLUSTER_ERL_OPTIONS replaces these settings (empty: the VM's defaults).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../peers/common.sh"
 
@@ -38,6 +43,8 @@ start() {
     stop_system_instance ejabberd
     mkdir -p "$ROOT"
     cookie=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z' | head -c 20)
+    local sched=$(( $(nproc) / n > 1 ? $(nproc) / n : 1 ))
+    local erl_opts=${EJCLUSTER_ERL_OPTIONS-+S $sched:$sched +sbwt none +sbwtdcpu none +sbwtdio none}
     for k in $(seq 1 "$n"); do
         # The bench config also has a WebSocket listener (issue 6): BASE+500+K, unused here.
         run="$ROOT/ej$k"; port=$((BASE + k)); wsport=$((BASE + 500 + k))
@@ -45,7 +52,9 @@ start() {
         rm -rf "$run"; mkdir -p "$run/etc/modules.d" "$run/spool" "$run/log"
         sed -e "s|@RUN@|$run|g" -e "s|@PORT@|$port|g" -e "s|@WSPORT@|$wsport|g" \
             "$PEERS_DIR/ejabberd.yml" > "$run/etc/ejabberd.yml"
-        sed -e "s|@RUN@|$run|g" -e "s|@PORT@|$port|g" "$PEERS_DIR/ejabberdctl.cfg" > "$run/etc/ejabberdctl.cfg"
+        sed -e "s|@RUN@|$run|g" -e "s|@PORT@|$port|g" \
+            -e "s|^ERL_OPTIONS=\"\(.*\)\"|ERL_OPTIONS=\"\1 $erl_opts\"|" \
+            "$PEERS_DIR/ejabberdctl.cfg" > "$run/etc/ejabberdctl.cfg"
         cp /etc/ejabberd/inetrc "$run/etc/inetrc"
         printf '%s' "$cookie" > "$run/spool/.erlang.cookie"
         chown -R ejabberd:ejabberd "$run"

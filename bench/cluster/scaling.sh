@@ -141,6 +141,7 @@ for server in ${SERVERS//,/ }; do
             sleep 2
         fi
         b1=$(cluster_bytes "$PORTS")
+        say "cluster ports ${PORTS:-none}: $b0 -> $b1 bytes sent between cluster processes"
         "$LOAD" --server "$SRV" --cluster --quiet $SOURCES --key-cache "$keys" $pid_args --json-out "$OUT/$server-$n-chat.json" \
             chat -n "$users" --login-rate "$LOGIN_RATE" --period 60s --duration "$HOLD" --grace "$GRACE" >/dev/null || true
         stop_cluster "$server"
