@@ -67,6 +67,8 @@ say() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 # Bytes sent on established loopback TCP connections with an endpoint port in the list
 # (comma separated); each connection is seen from both ends, so this is both directions.
+# Printed with %.0f: mawk's %d stops at 2^31-1, which the 32 ejabberd nodes' distribution
+# links pass during registration (the figure came out 0 on 2026-12-07).
 cluster_bytes() {
     local ports=$1
     ss -tinH state established 2>/dev/null | awk -v ports="$ports" '
@@ -76,7 +78,7 @@ cluster_bytes() {
             hit = (l[length(l)] in want) || (r[length(r)] in want); next
         }
         hit && match($0, /bytes_sent:[0-9]+/) { s += substr($0, RSTART + 11, RLENGTH - 11); hit = 0 }
-        END { printf "%d\n", s }'
+        END { printf "%.0f\n", s }'
 }
 
 # Distribution (listening) ports of the given beam PIDs, comma separated.
