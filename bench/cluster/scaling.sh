@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
         --out) OUT=$2; shift 2 ;;
         --no-connect) CONNECT=0; shift ;;
         --grace) GRACE=$2; shift 2 ;;
-        *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,26p' "$0" >&2; exit 2 ;;
     esac
 done
 mkdir -p "$OUT"

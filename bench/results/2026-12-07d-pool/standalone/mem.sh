@@ -1,27 +1,6 @@
 #!/usr/bin/env bash
-# Standalone node, 18,000 idle authenticated sessions: memory per session and CPU per login
-# before (glibc: build of 81c029f, same login path as d562d33) and after the pool change (49c23c2), alternated.
-# Binaries: /tmp/meerkat-glibc and /tmp/meerkat-49c23c2. SQLite storage (standalone).
-set -euo pipefail
-cd /work/main
-L=target/release/meerkat-load
-R=/tmp/pool-mem; rm -rf $R; mkdir -p $R
-sed -e "s#@RUN@#$R#; s#@PORT@#5299#; s#@WSPORT@#5298#; s#@HOST@#localhost#" bench/peers/meerkat.toml > $R/meerkat.toml
-/tmp/meerkat-glibc --config $R/meerkat.toml start >/dev/null
-/tmp/meerkat-glibc --config $R/meerkat.toml started >/dev/null
-$L --server 127.0.0.1:5299 --quiet register -n 18000 --concurrency 50 >/dev/null
-$L --server 127.0.0.1:5299 --quiet --key-cache $R/keys connect -n 18000 --login-rate 3000 --duration 1s >/dev/null
-/tmp/meerkat-glibc --config $R/meerkat.toml stop >/dev/null
-for i in $(seq 1 ${REPEATS:-2}); do
-  for a in glibc 49c23c2; do
-    /tmp/meerkat-$a --config $R/meerkat.toml start >/dev/null
-    /tmp/meerkat-$a --config $R/meerkat.toml started >/dev/null
-    pid=$(cat $R/data/meerkat.pid)
-    $L --server 127.0.0.1:5299 --quiet --key-cache $R/keys --server-pid $pid --json-out $R/$a-$i.json \
-        connect -n 18000 --login-rate 2000 --duration 5s >/dev/null
-    /tmp/meerkat-$a --config $R/meerkat.toml stop >/dev/null
-    python3 -c "
-import json;d=json.load(open('$R/$a-$i.json'));u=d['server_usage']
-print('$a', $i, 'KiB/session %.2f' % u['kib_per_session'], 'cpu ms/login %.3f' % u['cpu_ms_per_login'], 'login p99', d['login_latency']['p99_ms'])"
-  done
-done
+# Standalone node (SQLite), 18,000 idle authenticated sessions: memory per session and CPU per
+# login before (/tmp/meerkat-glibc: build of 81c029f, the login path of d562d33) and after the
+# pool change (/tmp/meerkat-49c23c2), alternated, REPEATS times each: the allocator trial's script.
+cd "$(dirname "$0")/../../../.."
+BUILDS="glibc 49c23c2" RUN_DIR=/tmp/pool-mem exec bench/results/2026-12-07c-alloc/mem.sh
